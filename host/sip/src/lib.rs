@@ -16,4 +16,6 @@ pub mod parse;
 pub mod transaction;
 pub mod util;
 
-pub use message::{CSeq, Contacts, Headers, Message, Method, NameAddr, Request, Response, Uri, Via};
+pub use message::{
+    CSeq, Contacts, Headers, Message, Method, NameAddr, Request, Response, Uri, Via,
+};

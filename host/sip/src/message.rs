@@ -91,7 +91,10 @@ pub fn find_param<'a>(params: &'a Params, name: &str) -> Option<Option<&'a str>>
 
 /// Sets (or replaces) a parameter.
 pub fn set_param(params: &mut Params, name: &str, value: Option<String>) {
-    if let Some(p) = params.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+    if let Some(p) = params
+        .iter_mut()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+    {
         p.1 = value;
     } else {
         params.push((name.to_string(), value));
@@ -412,7 +415,11 @@ impl Headers {
     pub fn set(&mut self, name: &str, value: impl Into<String>) {
         let name = canonical_name(name).to_string();
         let value = value.into();
-        match self.0.iter().position(|(n, _)| n.eq_ignore_ascii_case(&name)) {
+        match self
+            .0
+            .iter()
+            .position(|(n, _)| n.eq_ignore_ascii_case(&name))
+        {
             Some(i) => {
                 self.0[i].1 = value;
                 let mut j = i + 1;
