@@ -1,1 +1,94 @@
-fn main() {}
+//! `plugboard`: the PBX host binary.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// plugboard: a multi-tenant IP PBX whose features are WebAssembly plugins.
+///
+/// The host does SIP (UDP and TCP), RTP media, storage and the plugin runtime;
+/// call flows such as the demo attendant are WebAssembly components named in
+/// the configuration file's dial plans.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the PBX with a configuration file (see docs/operator-guide.md).
+    Run {
+        /// The TOML configuration file.
+        #[arg(short, long, default_value = "plugboard.toml")]
+        config: PathBuf,
+    },
+    /// Check a configuration file and exit: 0 when valid, 2 with "file:line:col: problem" when not.
+    CheckConfig {
+        /// The TOML configuration file.
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PLUGBOARD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let path = match &cli.command {
+        Command::Run { config } | Command::CheckConfig { config } => config.clone(),
+    };
+    let config = match plugboard_tenants::Config::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command {
+        Command::CheckConfig { .. } => {
+            println!(
+                "{}: ok ({} tenants, {} plugins)",
+                path.display(),
+                config.tenants.len(),
+                config.plugins.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Command::Run { .. } => run(config),
+    }
+}
+
+fn run(config: plugboard_tenants::Config) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        let server = match plugboard_calls::Server::start(config).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        };
+        // One machine-readable line for scripts and tests.
+        println!(
+            "plugboard ready udp={} tcp={}",
+            server.udp_addr().map(|a| a.to_string()).unwrap_or_else(|| "-".into()),
+            server.tcp_addr().map(|a| a.to_string()).unwrap_or_else(|| "-".into())
+        );
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+        ExitCode::SUCCESS
+    })
+}

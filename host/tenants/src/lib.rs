@@ -1,1 +1,245 @@
-//! plugboard-tenants
+//! plugboard-tenants: the TOML bootstrap configuration and the tenant registry.
+//!
+//! [`Config::load`] reads `plugboard.toml`, checks it completely, and returns
+//! either a [`Config`] or one [`ConfigError`] whose text is
+//! `FILE:LINE:COLUMN: message`, e.g.
+//!
+//! ```text
+//! examples/demo/plugboard.toml:23:13: tenant "demo.test": user "101": duplicate extension
+//! ```
+//!
+//! so that an operator can jump straight to the problem (the binary prints it
+//! and exits with code 2). Syntax and type errors take their position from the
+//! TOML parser; semantic errors (duplicates, unknown plugins or users in a dial
+//! plan, bad port ranges, bad addresses) from [`toml::Spanned`] values kept
+//! during parsing. Unknown keys are refused everywhere, at the line of the key.
+//!
+//! # The file
+//!
+//! The canonical example, `host/tenants/plugboard.example.toml` (a test loads it):
+//!
+//! ```toml
+#![doc = include_str!("../plugboard.example.toml")]
+//! ```
+//!
+//! Relative paths (`data_dir`, `prompts_dir`, `plugin_cache_dir`, plugin
+//! `path`) are resolved against the folder of the configuration file, so the
+//! server behaves the same whatever its working directory.
+//!
+//! `advertise_ip` defaults (see [`ServerConfig::effective_advertise_ip`]) to
+//! the `sip_udp` address if it is a specific address, else the `sip_tcp`
+//! address if specific, else `127.0.0.1` (a server bound to `0.0.0.0` must be
+//! told its public address to be reachable from other hosts).
+//!
+//! At least one of `sip_udp` and `sip_tcp` must be enabled.
+
+#![deny(missing_docs)]
+
+mod parse;
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+/// The whole validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Listening addresses, directories and limits.
+    pub server: ServerConfig,
+    /// Plugins known to this server, sorted by name.
+    pub plugins: Vec<PluginDef>,
+    /// Tenants in file order.
+    pub tenants: Vec<Tenant>,
+    /// The file this configuration was read from (as given).
+    pub source: PathBuf,
+}
+
+/// The `[server]` table, with defaults applied and paths resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    /// SIP over UDP listen address; default `0.0.0.0:5060`, `None` when set to `"none"`.
+    pub sip_udp: Option<SocketAddr>,
+    /// SIP over TCP listen address; `None` (disabled) when absent or `"none"`.
+    pub sip_tcp: Option<SocketAddr>,
+    /// Bind address for RTP sockets (default `0.0.0.0`).
+    pub media_ip: IpAddr,
+    /// IP put in SDP and Contact as configured; see [`Self::effective_advertise_ip`].
+    pub advertise_ip: Option<IpAddr>,
+    /// Inclusive RTP port range (default 20000-29999).
+    pub rtp_ports: (u16, u16),
+    /// Where the store keeps its database and recordings (default `data`).
+    pub data_dir: PathBuf,
+    /// Stock prompts: `<prompts_dir>/<lang>/<name>.wav` (default `prompts`).
+    pub prompts_dir: PathBuf,
+    /// Cache of compiled plugin components (default `<data_dir>/plugin-cache`).
+    pub plugin_cache_dir: PathBuf,
+    /// Shortest registration accepted, seconds (default 60; shorter gets 423).
+    pub register_min_expires: u32,
+    /// Longest registration granted, seconds (default 3600).
+    pub register_max_expires: u32,
+    /// Registration time when the phone asks for none, seconds (default 3600).
+    pub register_default_expires: u32,
+    /// How long a digest nonce stays valid, seconds (default 300).
+    pub nonce_lifetime_secs: u64,
+    /// Digest algorithms offered in challenges, most preferred first
+    /// (default `["SHA-256", "MD5"]`, RFC 8760 section 2.4). Clients that only
+    /// read the first challenge (SIPp, some old phones) need `MD5` first.
+    pub digest_algorithms: Vec<String>,
+    /// Linear memory cap per plugin instance, MiB (default 64).
+    pub plugin_memory_mb: u32,
+    /// CPU time budget per plugin call, milliseconds (default 200).
+    pub plugin_cpu_ms: u32,
+}
+
+impl ServerConfig {
+    /// The IP to advertise in SDP and Contact: `advertise_ip` if set, else the
+    /// `sip_udp` IP if it is not unspecified (`0.0.0.0`/`::`), else the
+    /// `sip_tcp` IP likewise, else `127.0.0.1`.
+    pub fn effective_advertise_ip(&self) -> IpAddr {
+        if let Some(ip) = self.advertise_ip {
+            return ip;
+        }
+        [self.sip_udp, self.sip_tcp]
+            .into_iter()
+            .flatten()
+            .map(|a| a.ip())
+            .find(|ip| !ip.is_unspecified())
+            .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+    }
+}
+
+/// A `[plugins.NAME]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginDef {
+    /// The plugin's name, as used in dial plans.
+    pub name: String,
+    /// Path of the component, resolved against the configuration folder.
+    pub path: PathBuf,
+    /// Line of the definition in the configuration file (1-based), for later errors.
+    pub line: usize,
+}
+
+/// One tenant (a SIP domain).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tenant {
+    /// The SIP domain, lower-cased.
+    pub domain: String,
+    /// Prompt language (default `en`).
+    pub language: String,
+    /// Users (phones) in file order.
+    pub users: Vec<User>,
+    /// Dial plan entries, sorted by number.
+    pub dialplan: Vec<DialEntry>,
+}
+
+/// A user that can register and be called.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Extension, also the SIP user name and digest username.
+    pub extension: String,
+    /// Digest password.
+    pub password: String,
+    /// Name shown to callees, if any.
+    pub display_name: Option<String>,
+}
+
+/// One dial plan entry: a dialled number and where it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DialEntry {
+    /// The dialled number, matched exactly.
+    pub number: String,
+    /// Where the call goes.
+    pub target: DialTarget,
+}
+
+/// Where a dialled number leads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DialTarget {
+    /// Ring this user's registered phones (by extension).
+    User(String),
+    /// Hand the call to a plugin with this entry's configuration.
+    Plugin {
+        /// The plugin's name (defined under `[plugins]`).
+        name: String,
+        /// The entry's `config` table flattened: nested tables become dotted
+        /// keys (`a.b`), strings are unquoted, other values are rendered as
+        /// TOML text (`20`, `true`, `[1, 2]`). Sorted by key.
+        config: Vec<(String, String)>,
+    },
+}
+
+/// A configuration problem, located in its file.
+///
+/// `Display` gives `FILE:LINE:COLUMN: message`, or `FILE: message` when there
+/// is no position (the file could not be read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The configuration file.
+    pub file: PathBuf,
+    /// 1-based line and column (in characters), if the problem has a place in the file.
+    pub position: Option<(usize, usize)>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.position {
+            Some((line, col)) => {
+                write!(f, "{}:{line}:{col}: {}", self.file.display(), self.message)
+            }
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads and validates the configuration file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            position: None,
+            message: format!("cannot read configuration: {e}"),
+        })?;
+        Self::from_str(&text, path)
+    }
+
+    /// Parses and validates configuration `text`; `path` names it in errors and
+    /// is the base for relative paths (its parent folder).
+    pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        parse::parse(text, path)
+    }
+
+    /// The tenant for a SIP domain, compared case-insensitively.
+    pub fn tenant(&self, domain: &str) -> Option<&Tenant> {
+        self.tenants
+            .iter()
+            .find(|t| t.domain.eq_ignore_ascii_case(domain))
+    }
+
+    /// The plugin definition named `name`.
+    pub fn plugin(&self, name: &str) -> Option<&PluginDef> {
+        self.plugins.iter().find(|p| p.name == name)
+    }
+}
+
+impl Tenant {
+    /// The user with extension `ext`.
+    pub fn user(&self, ext: &str) -> Option<&User> {
+        self.users.iter().find(|u| u.extension == ext)
+    }
+
+    /// Route a dialled number: exact dial plan entry first, then a user with that extension.
+    pub fn route(&self, number: &str) -> Option<DialTarget> {
+        if let Some(e) = self.dialplan.iter().find(|e| e.number == number) {
+            return Some(e.target.clone());
+        }
+        self.user(number)
+            .map(|u| DialTarget::User(u.extension.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests;

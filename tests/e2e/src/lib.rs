@@ -1,1 +1,314 @@
-//! plugboard-e2e
+//! Harness for plugboard's end-to-end tests: starts the real `plugboard`
+//! binary on free loopback ports with a generated configuration, and runs
+//! SIPp scenarios against it. Every process is bounded in time and killed on drop.
+//!
+//! Build first (scripts/test.sh does): `cargo build --release -p plugboard`
+//! and `scripts/build-plugins.sh`.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+/// The tenant domain every test config uses.
+pub const DOMAIN: &str = "e2e.plugboard.test";
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The cargo target dir this test binary was built into, and its profile dir.
+fn profile_dir() -> PathBuf {
+    // target/<profile>/deps/<test-binary>
+    let exe = std::env::current_exe().expect("current exe");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>")
+        .to_path_buf()
+}
+
+/// The plugboard binary under test.
+pub fn plugboard_bin() -> PathBuf {
+    let p = profile_dir().join("plugboard");
+    assert!(
+        p.exists(),
+        "{} not built: run `cargo build --release -p plugboard` (scripts/test.sh does)",
+        p.display()
+    );
+    p
+}
+
+/// A compiled plugin component (target/wasm32-wasip2/release/<name>.wasm).
+pub fn plugin_wasm(name: &str) -> PathBuf {
+    let p = profile_dir()
+        .join("../wasm32-wasip2/release")
+        .join(format!("{name}.wasm"));
+    assert!(
+        p.exists(),
+        "{} not built: run scripts/build-plugins.sh",
+        p.display()
+    );
+    p
+}
+
+static NEXT_RANGE: AtomicU16 = AtomicU16::new(0);
+
+/// A distinct RTP port range per PBX started by this process.
+fn rtp_range() -> (u16, u16) {
+    let n = NEXT_RANGE.fetch_add(1, Ordering::Relaxed);
+    let base = 30000 + (std::process::id() as u16 % 8) * 2000 + (n % 10) * 200;
+    (base, base + 199)
+}
+
+/// A running plugboard process.
+pub struct Pbx {
+    child: Option<Child>,
+    pub udp: SocketAddr,
+    pub tcp: SocketAddr,
+    pub dir: tempfile::TempDir,
+    config_path: PathBuf,
+    log_path: PathBuf,
+}
+
+/// What goes into a test config besides the server section.
+pub struct Setup {
+    /// `[plugins.NAME] path = ...` entries: (name, wasm file).
+    pub plugins: Vec<(String, PathBuf)>,
+    /// Users: (extension, password).
+    pub users: Vec<(String, String)>,
+    /// Dial plan lines in TOML (`"100" = { plugin = "x" }`).
+    pub dialplan: Vec<String>,
+    /// Extra `[server]` lines.
+    pub server_extra: Vec<String>,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            plugins: Vec::new(),
+            users: (101..=104)
+                .map(|u| (u.to_string(), format!("pw{u}")))
+                .collect(),
+            dialplan: Vec::new(),
+            // SIPp answers only the first challenge, and only MD5.
+            server_extra: vec!["digest_algorithms = [\"MD5\", \"SHA-256\"]".to_string()],
+        }
+    }
+}
+
+impl Setup {
+    fn render(&self, dir: &Path) -> String {
+        let (lo, hi) = rtp_range();
+        let mut s = format!(
+            "[server]\nsip_udp = \"127.0.0.1:0\"\nsip_tcp = \"127.0.0.1:0\"\nmedia_ip = \"127.0.0.1\"\n\
+             rtp_ports = \"{lo}-{hi}\"\ndata_dir = \"{}\"\nprompts_dir = \"{}\"\nplugin_cache_dir = \"{}\"\n",
+            dir.join("data").display(),
+            repo_root().join("prompts").display(),
+            repo_root().join("target/plugin-cache").display(),
+        );
+        for l in &self.server_extra {
+            s.push_str(l);
+            s.push('\n');
+        }
+        for (name, path) in &self.plugins {
+            s.push_str(&format!("\n[plugins.{name}]\npath = \"{}\"\n", path.display()));
+        }
+        s.push_str(&format!("\n[[tenant]]\ndomain = \"{DOMAIN}\"\n"));
+        for (ext, pw) in &self.users {
+            s.push_str(&format!(
+                "[[tenant.user]]\nextension = \"{ext}\"\npassword = \"{pw}\"\n"
+            ));
+        }
+        if !self.dialplan.is_empty() {
+            s.push_str("[tenant.dialplan]\n");
+            for l in &self.dialplan {
+                s.push_str(l);
+                s.push('\n');
+            }
+        }
+        s
+    }
+}
+
+impl Pbx {
+    /// Starts plugboard with `setup` and waits for its ready line (at most 60 s:
+    /// the first start compiles plugins).
+    pub fn start(setup: &Setup) -> Pbx {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config_path = dir.path().join("plugboard.toml");
+        std::fs::write(&config_path, setup.render(dir.path())).expect("write config");
+        let log_path = dir.path().join("plugboard.log");
+        let mut pbx = Pbx {
+            child: None,
+            udp: "0.0.0.0:0".parse().expect("addr"),
+            tcp: "0.0.0.0:0".parse().expect("addr"),
+            dir,
+            config_path,
+            log_path,
+        };
+        pbx.spawn();
+        pbx
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .expect("log file");
+        let mut child = Command::new(plugboard_bin())
+            .args(["run", "--config"])
+            .arg(&self.config_path)
+            .env("PLUGBOARD_LOG", "info,plugboard_calls=debug")
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("spawn plugboard");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) if line.starts_with("plugboard ready") => {
+                    for part in line.split_whitespace() {
+                        if let Some(a) = part.strip_prefix("udp=") {
+                            self.udp = a.parse().expect("udp addr");
+                        }
+                        if let Some(a) = part.strip_prefix("tcp=") {
+                            self.tcp = a.parse().expect("tcp addr");
+                        }
+                    }
+                    return;
+                }
+                Ok(_) => {}
+                Err(_) => panic!("plugboard did not become ready; log:\n{}", self.log()),
+            }
+        }
+    }
+
+    /// Kills the process (SIGKILL) and starts it again on the same data.
+    pub fn restart(&mut self) {
+        self.kill();
+        // Keep the same ports so registrations stay meaningful.
+        let cfg = std::fs::read_to_string(&self.config_path).expect("config");
+        let cfg = cfg
+            .replace("sip_udp = \"127.0.0.1:0\"", &format!("sip_udp = \"{}\"", self.udp))
+            .replace("sip_tcp = \"127.0.0.1:0\"", &format!("sip_tcp = \"{}\"", self.tcp));
+        std::fs::write(&self.config_path, cfg).expect("config");
+        self.spawn();
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// The process's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// The CDRs written so far.
+    pub fn cdrs(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.dir.path().join("data/cdr.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Waits until `n` CDRs exist (bounded).
+    pub fn wait_cdrs(&self, n: usize, timeout: Duration) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let c = self.cdrs();
+            if c.len() >= n || Instant::now() > deadline {
+                return c;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// True while the process runs.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+}
+
+impl Drop for Pbx {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The SIPp scenario folder.
+pub fn scenario(name: &str) -> PathBuf {
+    repo_root().join("tests/e2e/sipp").join(name)
+}
+
+/// A free UDP port on 127.0.0.1 (for SIPp's signalling or media).
+pub fn free_udp_port() -> u16 {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    s.local_addr().expect("addr").port()
+}
+
+/// Runs SIPp against `target` with a scenario and extra arguments, bounded by
+/// `timeout`. Returns its output; the exit status is 0 when every call passed.
+pub fn sipp(scenario_file: &str, target: SocketAddr, args: &[&str], timeout: Duration) -> Output {
+    let child = sipp_spawn(scenario_file, target, args);
+    wait_bounded(child, timeout)
+}
+
+/// Starts SIPp in the background (for a callee that must wait for INVITEs).
+pub fn sipp_spawn(scenario_file: &str, target: SocketAddr, args: &[&str]) -> Child {
+    Command::new("sipp")
+        .arg(target.to_string())
+        .arg("-sf")
+        .arg(scenario(scenario_file))
+        .args(["-i", "127.0.0.1", "-nostdin"])
+        .args(["-key", "domain", DOMAIN])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sipp (install the sip-tester package)")
+}
+
+/// Waits for a child at most `timeout`, killing it after that.
+pub fn wait_bounded(mut child: Child, timeout: Duration) -> Output {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                break;
+            }
+        }
+    }
+    child.wait_with_output().expect("wait")
+}
+
+/// Text of a SIPp run for assertion messages.
+pub fn describe(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}

@@ -1,0 +1,342 @@
+//! The call layer's shared state and the transaction-user dispatch: what to
+//! do with each new request the transaction layer reports.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use plugboard_media::{MediaConfig, MediaEngine};
+use plugboard_plugins::{Plugin, Runtime, RuntimeConfig};
+use plugboard_sip::auth::NonceManager;
+use plugboard_sip::check::check_request;
+use plugboard_sip::transaction::{Peer, TxKey};
+use plugboard_sip::{Method, Request};
+use plugboard_store::{EmbeddedStore, Store};
+use plugboard_tenants::{Config, Tenant};
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use crate::cdr::CdrWriter;
+use crate::digest::{AuthResult, authenticate};
+use crate::prompts::Prompts;
+use crate::registrar::{ExpiryPolicy, Registrar};
+use crate::reply::{ALLOW, reject, reply};
+use crate::transport::{self, Dispatcher, SipHandle};
+
+/// A message for a running call, from the dispatcher.
+#[derive(Debug)]
+pub enum LegMsg {
+    /// An in-dialog request (BYE, re-INVITE, INFO, UPDATE, ...).
+    Request { key: TxKey, req: Request, peer: Peer },
+    /// An ACK for one of our 2xx responses.
+    Ack(Request),
+    /// The caller cancelled the INVITE.
+    Cancel,
+}
+
+/// Which side of a call a dialog belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// The inbound leg (the caller).
+    A,
+    /// An outbound leg (a callee).
+    B,
+}
+
+pub(crate) type LegSender = mpsc::UnboundedSender<(Side, LegMsg)>;
+
+/// Counters for metrics and tests.
+#[derive(Default)]
+pub struct Stats {
+    pub calls_started: AtomicU64,
+    pub calls_answered: AtomicU64,
+    pub registrations: AtomicU64,
+    pub plugin_faults: AtomicU64,
+}
+
+/// Everything a call needs, shared.
+pub struct Core {
+    pub config: Arc<Config>,
+    pub sip: OnceLock<SipHandle>,
+    pub store: Arc<dyn Store>,
+    pub media: MediaEngine,
+    pub plugins: HashMap<String, Plugin>,
+    pub runtime: Runtime,
+    pub registrar: Registrar,
+    pub nonces: NonceManager,
+    /// Digest algorithms offered, most preferred first.
+    pub digest_algorithms: Vec<plugboard_sip::auth::Algorithm>,
+    pub prompts: Prompts,
+    pub cdr: CdrWriter,
+    pub stats: Stats,
+    /// In-dialog routing: (Call-ID, our tag) → the call that owns the dialog.
+    pub(crate) dialogs: Mutex<HashMap<(String, String), (Side, LegSender)>>,
+    /// Pending inbound INVITEs, for CANCEL.
+    pub(crate) invites: Mutex<HashMap<TxKey, LegSender>>,
+}
+
+/// A running plugboard host.
+pub struct Server {
+    pub core: Arc<Core>,
+}
+
+impl Server {
+    /// Opens storage, compiles the plugins, binds the sockets and starts serving.
+    pub async fn start(config: Config) -> anyhow::Result<Server> {
+        let config = Arc::new(config);
+        let s = &config.server;
+        std::fs::create_dir_all(&s.data_dir)
+            .with_context(|| format!("cannot create data_dir {}", s.data_dir.display()))?;
+        let store: Arc<dyn Store> = Arc::new(
+            EmbeddedStore::open(&s.data_dir)
+                .with_context(|| format!("cannot open storage in {}", s.data_dir.display()))?,
+        );
+        let advertise = s.advertise_ip.unwrap_or_else(|| default_advertise(&config));
+        let media = MediaEngine::new(MediaConfig {
+            bind_ip: s.media_ip,
+            advertise_ip: advertise,
+            port_min: s.rtp_ports.0,
+            port_max: s.rtp_ports.1,
+        })
+        .context("cannot start the media engine")?;
+
+        let runtime = Runtime::new(RuntimeConfig {
+            cache_dir: s.plugin_cache_dir.clone(),
+            memory_limit_bytes: s.plugin_memory_mb as usize * 1024 * 1024,
+            cpu_time_limit: Duration::from_millis(s.plugin_cpu_ms as u64),
+            ..RuntimeConfig::default()
+        })
+        .context("cannot start the plugin runtime")?;
+        let mut plugins = HashMap::new();
+        for p in &config.plugins {
+            let plugin = runtime.load(&p.name, &p.path).with_context(|| {
+                format!(
+                    "{}:{}: plugin \"{}\" ({})",
+                    config.source.display(),
+                    p.line,
+                    p.name,
+                    p.path.display()
+                )
+            })?;
+            info!(plugin = %p.name, path = %p.path.display(), "plugin loaded");
+            plugins.insert(p.name.clone(), plugin);
+        }
+
+        let registrar = Registrar::load(
+            store.clone(),
+            ExpiryPolicy {
+                min: s.register_min_expires,
+                max: s.register_max_expires,
+                default: s.register_default_expires,
+            },
+        )
+        .await?;
+        let mut secret = [0u8; 32];
+        rand::fill(&mut secret);
+        let nonces = NonceManager::new(secret, Duration::from_secs(s.nonce_lifetime_secs));
+        let cdr = CdrWriter::open(&s.data_dir.join("cdr.jsonl"))?;
+        let core = Arc::new(Core {
+            prompts: Prompts::new(s.prompts_dir.clone(), s.data_dir.clone()),
+            config: config.clone(),
+            sip: OnceLock::new(),
+            store,
+            media,
+            plugins,
+            runtime,
+            registrar,
+            nonces,
+            digest_algorithms: s
+                .digest_algorithms
+                .iter()
+                .filter_map(|a| plugboard_sip::auth::Algorithm::from_token(a))
+                .collect(),
+            cdr,
+            stats: Stats::default(),
+            dialogs: Mutex::new(HashMap::new()),
+            invites: Mutex::new(HashMap::new()),
+        });
+        let handle = transport::start(
+            s.sip_udp,
+            s.sip_tcp,
+            advertise,
+            Arc::new(CoreDispatcher(core.clone())),
+        )
+        .await?;
+        info!(udp = ?handle.udp_addr, tcp = ?handle.tcp_addr, "SIP listening");
+        let _ = core.sip.set(handle);
+        Ok(Server { core })
+    }
+
+    /// The bound SIP UDP address.
+    pub fn udp_addr(&self) -> Option<SocketAddr> {
+        self.core.sip().udp_addr
+    }
+    /// The bound SIP TCP address.
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.core.sip().tcp_addr
+    }
+}
+
+fn default_advertise(config: &Config) -> IpAddr {
+    match config.server.sip_udp.or(config.server.sip_tcp) {
+        Some(a) if !a.ip().is_unspecified() => a.ip(),
+        _ => IpAddr::from([127, 0, 0, 1]),
+    }
+}
+
+impl Core {
+    /// The SIP driver handle (set once the sockets are bound).
+    pub fn sip(&self) -> &SipHandle {
+        self.sip.get().expect("SIP driver started")
+    }
+
+    /// The tenant a request is for: Request-URI host, else the To host (DESIGN.md).
+    pub fn tenant_of(&self, req: &Request) -> Option<&Tenant> {
+        if let Some(t) = self.config.tenant(&req.uri.host) {
+            return Some(t);
+        }
+        let to = req.headers.to_addr().ok()?;
+        self.config.tenant(&to.uri.host)
+    }
+
+    pub(crate) fn register_dialog(&self, call_id: &str, tag: &str, side: Side, tx: LegSender) {
+        self.dialogs
+            .lock()
+            .expect("dialogs lock")
+            .insert((call_id.to_string(), tag.to_string()), (side, tx));
+    }
+
+    pub(crate) fn unregister_dialog(&self, call_id: &str, tag: &str) {
+        self.dialogs
+            .lock()
+            .expect("dialogs lock")
+            .remove(&(call_id.to_string(), tag.to_string()));
+    }
+
+    fn find_dialog(&self, req: &Request) -> Option<(Side, LegSender)> {
+        let call_id = req.headers.call_id()?;
+        let to = req.headers.to_addr().ok()?;
+        let tag = to.tag()?;
+        self.dialogs
+            .lock()
+            .expect("dialogs lock")
+            .get(&(call_id.to_string(), tag.to_string()))
+            .cloned()
+    }
+
+    /// Where stock prompts live.
+    pub fn prompts_dir(&self) -> PathBuf {
+        self.config.server.prompts_dir.clone()
+    }
+}
+
+struct CoreDispatcher(Arc<Core>);
+
+impl Dispatcher for CoreDispatcher {
+    fn request(&self, key: TxKey, req: Request, peer: Peer) {
+        let core = self.0.clone();
+        let sip = core.sip().clone();
+        if let Err(resp) = check_request(&req) {
+            sip.respond(key, resp);
+            return;
+        }
+        let in_dialog = req
+            .headers
+            .to_addr()
+            .map(|t| t.tag().is_some())
+            .unwrap_or(false);
+        if in_dialog {
+            match core.find_dialog(&req) {
+                Some((side, tx)) => {
+                    let _ = tx.send((side, LegMsg::Request { key, req, peer }));
+                }
+                None if req.method == Method::Options => {
+                    sip.respond(key, options_reply(&req));
+                }
+                None => sip.respond(
+                    key,
+                    reject(&req, 481, "Call/Transaction Does Not Exist", "no such dialog"),
+                ),
+            }
+            return;
+        }
+        match req.method {
+            Method::Register => {
+                tokio::spawn(async move {
+                    let resp = register(&core, &req, peer).await;
+                    core.sip().respond(key, resp);
+                });
+            }
+            Method::Options => sip.respond(key, options_reply(&req)),
+            Method::Invite => {
+                tokio::spawn(crate::call::inbound_invite(core, key, req, peer));
+            }
+            Method::Bye => sip.respond(
+                key,
+                reject(&req, 481, "Call/Transaction Does Not Exist", "no such dialog"),
+            ),
+            _ => {
+                let mut r = reply(&req, 405, "Method Not Allowed");
+                r.headers.push("Allow", ALLOW);
+                sip.respond(key, r);
+            }
+        }
+    }
+
+    fn ack(&self, request: Request, _peer: Peer) {
+        if let Some((side, tx)) = self.0.find_dialog(&request) {
+            let _ = tx.send((side, LegMsg::Ack(request)));
+        }
+    }
+
+    fn cancel(&self, invite: TxKey, _request: Request) {
+        let tx = self.0.invites.lock().expect("invites lock").get(&invite).cloned();
+        if let Some(tx) = tx {
+            let _ = tx.send((Side::A, LegMsg::Cancel));
+        }
+    }
+}
+
+fn options_reply(req: &Request) -> plugboard_sip::Response {
+    let mut r = reply(req, 200, "OK");
+    r.headers.push("Allow", ALLOW);
+    r.headers.push("Accept", "application/sdp");
+    r.headers.push("Supported", "");
+    r.headers.push("Server", concat!("plugboard/", env!("CARGO_PKG_VERSION")));
+    r
+}
+
+async fn register(core: &Arc<Core>, req: &Request, peer: Peer) -> plugboard_sip::Response {
+    let Some(tenant) = core.tenant_of(req) else {
+        return reject(req, 404, "Not Found", "unknown domain");
+    };
+    let to = match req.headers.to_addr() {
+        Ok(t) => t,
+        Err(e) => return reject(req, 400, "Bad Request", &format!("bad To: {e}")),
+    };
+    if !to.uri.is_sip() {
+        return reject(req, 400, "Bad Request", "To must be a SIP URI");
+    }
+    let user = to.uri.user_unescaped().unwrap_or_default();
+    if tenant.user(&user).is_none() {
+        return reject(req, 404, "Not Found", "unknown user");
+    }
+    match authenticate(req, tenant, &core.nonces, &core.digest_algorithms, Some(&user)) {
+        AuthResult::Reject(r) => r,
+        AuthResult::Ok(_) => {
+            core.stats.registrations.fetch_add(1, Ordering::Relaxed);
+            let r = core
+                .registrar
+                .register(&tenant.domain, &user, req, peer)
+                .await;
+            if r.status != 200 {
+                warn!(tenant = %tenant.domain, %user, status = r.status, "REGISTER refused");
+            }
+            r
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! Calls between registered SIPp users through the B2BUA: answer with RTP both
+//! ways, busy, unknown user, CANCEL, BYE from the callee, and registrations
+//! that survive a restart.
+
+use std::time::Duration;
+
+use plugboard_e2e::{Pbx, Setup, describe, free_udp_port, sipp, sipp_spawn, wait_bounded};
+
+/// Registers `user` from SIPp port `port` (so INVITEs for it go there).
+fn register_at(pbx: &Pbx, user: &str, port: u16) {
+    let p = port.to_string();
+    let pw = format!("pw{user}");
+    let out = sipp(
+        "register.xml",
+        pbx.udp,
+        &["-s", user, "-au", user, "-ap", &pw, "-key", "expires", "3600", "-p", &p, "-m", "1"],
+        Duration::from_secs(20),
+    );
+    assert!(out.status.success(), "register {user}: {}", describe(&out));
+}
+
+/// Starts a SIPp callee on `port` running `scenario`.
+fn callee(pbx: &Pbx, scenario: &str, port: u16, media: u16) -> std::process::Child {
+    let p = port.to_string();
+    let mp = media.to_string();
+    sipp_spawn(
+        scenario,
+        pbx.udp,
+        &["-p", &p, "-mp", &mp, "-rtp_echo", "-m", "1", "-timeout", "30s", "-timeout_error"],
+    )
+}
+
+/// Runs a SIPp caller `from` → `number`.
+fn caller(pbx: &Pbx, scenario: &str, from: &str, number: &str) -> std::process::Output {
+    let pw = format!("pw{from}");
+    let mp = free_udp_port().to_string();
+    sipp(
+        scenario,
+        pbx.udp,
+        &[
+            "-s", number, "-key", "caller", from, "-au", from, "-ap", &pw, "-m", "1", "-mp", &mp,
+            "-p", &free_udp_port().to_string(), "-timeout", "30s", "-timeout_error",
+        ],
+        Duration::from_secs(40),
+    )
+}
+
+#[test]
+fn a_call_between_two_registered_users_carries_rtp_both_ways() {
+    let pbx = Pbx::start(&Setup::default());
+    let port = free_udp_port();
+    register_at(&pbx, "102", port);
+    let callee = callee(&pbx, "uas.xml", port, free_udp_port());
+    std::thread::sleep(Duration::from_millis(300));
+    let out = caller(&pbx, "uac_call.xml", "101", "102");
+    assert!(out.status.success(), "caller: {}\nlog:\n{}", describe(&out), pbx.log());
+    let cout = wait_bounded(callee, Duration::from_secs(10));
+    assert!(cout.status.success(), "callee: {}", describe(&cout));
+    let cdrs = pbx.wait_cdrs(1, Duration::from_secs(5));
+    let cdr = &cdrs[0];
+    assert_eq!(cdr["disposition"], "answered", "{cdr}");
+    let a_to_b = cdr["bridge"]["a_to_b"].as_u64().unwrap_or(0);
+    let b_to_a = cdr["bridge"]["b_to_a"].as_u64().unwrap_or(0);
+    // 3 s of audio at 50 packets/s, echoed back by the callee.
+    assert!(a_to_b >= 50, "caller→callee packets {a_to_b}: {cdr}");
+    assert!(b_to_a >= 50, "callee→caller packets {b_to_a}: {cdr}");
+}
+
+#[test]
+fn a_busy_callee_gives_486_and_an_unknown_number_404() {
+    let pbx = Pbx::start(&Setup::default());
+    let port = free_udp_port();
+    register_at(&pbx, "102", port);
+    let callee = callee(&pbx, "uas_busy.xml", port, free_udp_port());
+    std::thread::sleep(Duration::from_millis(300));
+    let out = caller(&pbx, "uac_expect_486.xml", "101", "102");
+    assert!(out.status.success(), "busy: {}\nlog:\n{}", describe(&out), pbx.log());
+    let _ = wait_bounded(callee, Duration::from_secs(5));
+    let out = caller(&pbx, "uac_expect_404.xml", "101", "999");
+    assert!(out.status.success(), "unknown number: {}", describe(&out));
+    // A registered-nowhere user: 480.
+    let out = caller(&pbx, "uac_expect_480.xml", "101", "104");
+    assert!(out.status.success(), "unregistered user: {}", describe(&out));
+}
+
+#[test]
+fn cancel_from_the_caller_reaches_the_ringing_callee() {
+    let pbx = Pbx::start(&Setup::default());
+    let port = free_udp_port();
+    register_at(&pbx, "102", port);
+    let callee = callee(&pbx, "uas_cancelled.xml", port, free_udp_port());
+    std::thread::sleep(Duration::from_millis(300));
+    let out = caller(&pbx, "uac_cancel.xml", "101", "102");
+    assert!(out.status.success(), "caller: {}\nlog:\n{}", describe(&out), pbx.log());
+    let cout = wait_bounded(callee, Duration::from_secs(10));
+    assert!(cout.status.success(), "callee saw no CANCEL: {}", describe(&cout));
+}
+
+#[test]
+fn bye_from_the_callee_ends_the_callers_leg() {
+    let pbx = Pbx::start(&Setup::default());
+    let port = free_udp_port();
+    register_at(&pbx, "102", port);
+    let callee = callee(&pbx, "uas_hangs_up.xml", port, free_udp_port());
+    std::thread::sleep(Duration::from_millis(300));
+    let out = caller(&pbx, "uac_gets_bye.xml", "101", "102");
+    assert!(out.status.success(), "caller got no BYE: {}\nlog:\n{}", describe(&out), pbx.log());
+    let cout = wait_bounded(callee, Duration::from_secs(10));
+    assert!(cout.status.success(), "callee: {}", describe(&cout));
+}
+
+#[test]
+fn registrations_survive_a_restart() {
+    let mut pbx = Pbx::start(&Setup::default());
+    let port = free_udp_port();
+    register_at(&pbx, "102", port);
+    pbx.restart();
+    let callee = callee(&pbx, "uas.xml", port, free_udp_port());
+    std::thread::sleep(Duration::from_millis(300));
+    let out = caller(&pbx, "uac_call.xml", "101", "102");
+    assert!(out.status.success(), "call after restart: {}\nlog:\n{}", describe(&out), pbx.log());
+    let _ = wait_bounded(callee, Duration::from_secs(10));
+}
