@@ -87,8 +87,24 @@ fn run(config: plugboard_tenants::Config) -> ExitCode {
             server.udp_addr().map(|a| a.to_string()).unwrap_or_else(|| "-".into()),
             server.tcp_addr().map(|a| a.to_string()).unwrap_or_else(|| "-".into())
         );
-        let _ = tokio::signal::ctrl_c().await;
+        wait_for_signal().await;
         tracing::info!("shutting down");
+        server.shutdown().await;
         ExitCode::SUCCESS
     })
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM.
+async fn wait_for_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
 }

@@ -171,6 +171,13 @@ impl Server {
         Ok(Server { core })
     }
 
+    /// Makes everything durable before the process exits.
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.core.store.flush().await {
+            warn!("flushing storage at shutdown: {e}");
+        }
+    }
+
     /// The bound SIP UDP address.
     pub fn udp_addr(&self) -> Option<SocketAddr> {
         self.core.sip().udp_addr

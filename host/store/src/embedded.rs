@@ -204,7 +204,7 @@ impl EmbeddedStore {
 
     /// Makes every write accepted so far durable (including binding updates,
     /// which are otherwise flushed within [`BINDINGS_FLUSH_INTERVAL`]).
-    pub async fn flush(&self) -> Result<(), StoreError> {
+    pub async fn flush_all(&self) -> Result<(), StoreError> {
         self.write(WriteOp::Flush).await.map(|_| ())
     }
 
@@ -262,6 +262,10 @@ fn meta_from(id: &str, (duration_ms, created_ms, size_bytes): (u32, u64, u64)) -
 
 #[async_trait::async_trait]
 impl Store for EmbeddedStore {
+    async fn flush(&self) -> Result<(), StoreError> {
+        self.flush_all().await
+    }
+
     async fn set_bindings(
         &self,
         tenant: &str,

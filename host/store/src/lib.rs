@@ -145,4 +145,10 @@ pub trait Store: Send + Sync + 'static {
     async fn recording_list(&self, scope: &Scope) -> Result<Vec<RecordingMeta>, StoreError>;
     /// Deletes recording `id`; returns whether it existed.
     async fn recording_delete(&self, scope: &Scope, id: &str) -> Result<bool, StoreError>;
+
+    /// Makes every write accepted so far durable (called on shutdown; soft
+    /// state such as bindings may otherwise be written lazily).
+    async fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

@@ -196,9 +196,34 @@ impl Pbx {
         }
     }
 
-    /// Kills the process (SIGKILL) and starts it again on the same data.
+    /// Stops the process (SIGTERM, a clean shutdown) and starts it again on
+    /// the same data and ports.
     pub fn restart(&mut self) {
+        self.terminate();
+        self.respawn();
+    }
+
+    /// Kills the process with SIGKILL (a crash) and starts it again.
+    pub fn crash_and_restart(&mut self) {
         self.kill();
+        self.respawn();
+    }
+
+    fn terminate(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        self.kill();
+    }
+
+    fn respawn(&mut self) {
         // Keep the same ports so registrations stay meaningful.
         let cfg = std::fs::read_to_string(&self.config_path).expect("config");
         let cfg = cfg

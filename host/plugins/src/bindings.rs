@@ -1,0 +1,161 @@
+//! `bindgen!` output for `plugboard:pbx@0.1.0` `call-flow`, and conversions
+//! between the generated types and the host mirrors in [`crate::types`].
+//!
+//! Every import is `async` (call control and storage wait on the network or
+//! disk; config and log are async only for uniformity) and none is
+//! `trappable`: domain failures travel as WIT error variants, and traps only
+//! come from limits (CPU, memory) enforced by the store.
+//!
+//! The WIT is `host/plugins/wit/v0.1/pbx.wit`: the repository's
+//! `wit/v0.1/pbx.wit` with the function names `record` and `list` escaped
+//! (`%record`, `%list`), which WIT requires for keywords. The escape changes
+//! no name on the wire.
+
+#![allow(missing_docs)]
+
+use crate::types as t;
+
+wasmtime::component::bindgen!({
+    path: "wit/v0.1",
+    world: "call-flow",
+    imports: { default: async },
+    exports: { default: async },
+});
+
+pub(crate) use plugboard::pbx::call as wcall;
+pub(crate) use plugboard::pbx::recordings as wrec;
+pub(crate) use plugboard::pbx::types as wtypes;
+
+impl From<wcall::Prompt> for t::Prompt {
+    fn from(p: wcall::Prompt) -> Self {
+        match p {
+            wcall::Prompt::Stock(s) => t::Prompt::Stock(s),
+            wcall::Prompt::Tenant(s) => t::Prompt::Tenant(s),
+            wcall::Prompt::Recording(s) => t::Prompt::Recording(s),
+            wcall::Prompt::Silence(ms) => t::Prompt::Silence(ms),
+        }
+    }
+}
+
+impl From<t::PlayOutcome> for wcall::PlayOutcome {
+    fn from(o: t::PlayOutcome) -> Self {
+        match o {
+            t::PlayOutcome::Completed => wcall::PlayOutcome::Completed,
+            t::PlayOutcome::Interrupted => wcall::PlayOutcome::Interrupted,
+        }
+    }
+}
+
+impl From<wcall::CollectOptions> for t::CollectOptions {
+    fn from(o: wcall::CollectOptions) -> Self {
+        t::CollectOptions {
+            max_digits: o.max_digits,
+            first_digit_timeout_ms: o.first_digit_timeout_ms,
+            inter_digit_timeout_ms: o.inter_digit_timeout_ms,
+            terminators: o.terminators,
+        }
+    }
+}
+
+impl From<t::Collected> for wcall::Collected {
+    fn from(c: t::Collected) -> Self {
+        wcall::Collected { digits: c.digits, terminator: c.terminator, timed_out: c.timed_out }
+    }
+}
+
+impl From<wcall::RecordOptions> for t::RecordOptions {
+    fn from(o: wcall::RecordOptions) -> Self {
+        t::RecordOptions {
+            min_length_ms: o.min_length_ms,
+            max_length_ms: o.max_length_ms,
+            silence_timeout_ms: o.silence_timeout_ms,
+            stop_keys: o.stop_keys,
+            beep: o.beep,
+        }
+    }
+}
+
+impl From<t::RecordStop> for wcall::RecordStop {
+    fn from(s: t::RecordStop) -> Self {
+        match s {
+            t::RecordStop::MaxLength => wcall::RecordStop::MaxLength,
+            t::RecordStop::Silence => wcall::RecordStop::Silence,
+            t::RecordStop::Key => wcall::RecordStop::Key,
+            t::RecordStop::Hangup => wcall::RecordStop::Hangup,
+        }
+    }
+}
+
+impl From<t::RecordingInfo> for wcall::Recording {
+    fn from(r: t::RecordingInfo) -> Self {
+        wcall::Recording {
+            id: r.id,
+            duration_ms: r.duration_ms,
+            stopped_by: r.stopped_by.into(),
+            key: r.key,
+        }
+    }
+}
+
+impl From<t::DialOutcome> for wcall::DialOutcome {
+    fn from(o: t::DialOutcome) -> Self {
+        match o {
+            t::DialOutcome::Answered => wcall::DialOutcome::Answered,
+            t::DialOutcome::Busy => wcall::DialOutcome::Busy,
+            t::DialOutcome::NoAnswer => wcall::DialOutcome::NoAnswer,
+            t::DialOutcome::Failed => wcall::DialOutcome::Failed,
+        }
+    }
+}
+
+impl From<t::Party> for wcall::Party {
+    fn from(p: t::Party) -> Self {
+        wcall::Party { user: p.user, display_name: p.display_name, uri: p.uri }
+    }
+}
+
+impl From<t::CallInfo> for wcall::CallInfo {
+    fn from(i: t::CallInfo) -> Self {
+        wcall::CallInfo {
+            call_id: i.call_id,
+            caller: i.caller.into(),
+            callee: i.callee.into(),
+            tenant: i.tenant,
+            redirect_reason: i.redirect_reason,
+            headers: i.headers,
+        }
+    }
+}
+
+impl From<t::CallError> for wtypes::CallError {
+    fn from(e: t::CallError) -> Self {
+        match e {
+            t::CallError::HungUp => wtypes::CallError::HungUp,
+            t::CallError::Invalid(m) => wtypes::CallError::Invalid(m),
+            t::CallError::NotFound(m) => wtypes::CallError::NotFound(m),
+            t::CallError::Denied(m) => wtypes::CallError::Denied(m),
+            t::CallError::Failed(m) => wtypes::CallError::Failed(m),
+        }
+    }
+}
+
+impl From<t::StorageError> for wtypes::StorageError {
+    fn from(e: t::StorageError) -> Self {
+        match e {
+            t::StorageError::InvalidKey(m) => wtypes::StorageError::InvalidKey(m),
+            t::StorageError::QuotaExceeded => wtypes::StorageError::QuotaExceeded,
+            t::StorageError::Backend(m) => wtypes::StorageError::Backend(m),
+        }
+    }
+}
+
+impl From<t::RecordingMeta> for wrec::RecordingMeta {
+    fn from(m: t::RecordingMeta) -> Self {
+        wrec::RecordingMeta {
+            id: m.id,
+            duration_ms: m.duration_ms,
+            created_ms: m.created_ms,
+            size_bytes: m.size_bytes,
+        }
+    }
+}

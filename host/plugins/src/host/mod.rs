@@ -1,0 +1,27 @@
+//! Host implementations of the `plugboard:pbx@0.1.0` imports, one module per
+//! interface, each with its own `add_to_linker` call in [`add_to_linker`] (a
+//! future grant check decides per interface whether it is linked).
+
+use wasmtime::component::{HasSelf, Linker};
+
+use crate::bindings::plugboard::pbx;
+use crate::state::PluginState;
+
+mod call;
+mod config;
+mod kv;
+mod log;
+mod recordings;
+
+impl pbx::types::Host for PluginState {}
+
+/// Link every plugboard interface into `linker`.
+pub(crate) fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
+    pbx::types::add_to_linker::<_, HasSelf<PluginState>>(linker, |s| s)?;
+    pbx::call::add_to_linker::<_, HasSelf<PluginState>>(linker, |s| s)?;
+    pbx::kv::add_to_linker::<_, HasSelf<PluginState>>(linker, |s| s)?;
+    pbx::recordings::add_to_linker::<_, HasSelf<PluginState>>(linker, |s| s)?;
+    pbx::config::add_to_linker::<_, HasSelf<PluginState>>(linker, |s| s)?;
+    pbx::log::add_to_linker::<_, HasSelf<PluginState>>(linker, |s| s)?;
+    Ok(())
+}

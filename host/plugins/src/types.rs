@@ -1,0 +1,245 @@
+//! Host-side mirrors of the WIT types and the two traits the rest of the host
+//! implements for a plugin run ([`CallControl`], [`PluginStorage`]).
+//!
+//! Callers (the call layer, the store adapter) code against these types, never
+//! against `bindgen!` output, so a new contract version changes only
+//! `bindings.rs` and the per-interface modules.
+
+use std::fmt;
+
+/// Something to play to the caller (WIT `call.prompt`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Prompt {
+    /// A stock prompt by name, in the call's language (`welcome`, `digits/4`).
+    Stock(String),
+    /// A tenant-uploaded prompt by name; falls back to the stock prompt.
+    Tenant(String),
+    /// A recording of this plugin for this tenant, by id.
+    Recording(String),
+    /// Silence, in milliseconds.
+    Silence(u32),
+}
+
+/// How `play` ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlayOutcome {
+    /// Every prompt was played to the end.
+    Completed,
+    /// A DTMF key stopped playback (barge-in); the key stays buffered.
+    Interrupted,
+}
+
+/// Parameters of `collect-digits`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectOptions {
+    /// Return once this many digits were collected (1..=64).
+    pub max_digits: u32,
+    /// Give up if no first digit arrives within this time.
+    pub first_digit_timeout_ms: u32,
+    /// Give up if no further digit arrives within this time after a digit.
+    pub inter_digit_timeout_ms: u32,
+    /// Keys that end the input; not part of the digits.
+    pub terminators: String,
+}
+
+/// The result of `collect-digits`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Collected {
+    /// The digits, without the terminator. May be empty.
+    pub digits: String,
+    /// The terminator key that ended the input, if one did.
+    pub terminator: Option<char>,
+    /// True when the input ended by a timeout.
+    pub timed_out: bool,
+}
+
+/// Parameters of `record`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordOptions {
+    /// Shorter recordings are discarded (`record` returns `None`).
+    pub min_length_ms: u32,
+    /// Recording stops at this length.
+    pub max_length_ms: u32,
+    /// Recording stops after this much silence (0 = never).
+    pub silence_timeout_ms: u32,
+    /// DTMF keys that stop the recording.
+    pub stop_keys: String,
+    /// Play a short beep before recording starts.
+    pub beep: bool,
+}
+
+/// Why a recording stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordStop {
+    /// The maximum length was reached.
+    MaxLength,
+    /// The silence timeout expired.
+    Silence,
+    /// A stop key was pressed.
+    Key,
+    /// The caller hung up.
+    Hangup,
+}
+
+/// A stored recording (WIT `call.recording`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordingInfo {
+    /// Id to play it back or find it in `recordings`.
+    pub id: String,
+    /// Length of the stored audio.
+    pub duration_ms: u32,
+    /// What ended it.
+    pub stopped_by: RecordStop,
+    /// The stop key, when `stopped_by` is `Key`.
+    pub key: Option<char>,
+}
+
+/// How a `dial` ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DialOutcome {
+    /// The callee answered; the bridged call has ended.
+    Answered,
+    /// The callee was busy or on do-not-disturb.
+    Busy,
+    /// Nobody answered in time, or the callee is not registered.
+    NoAnswer,
+    /// The target is unknown or the call failed.
+    Failed,
+}
+
+/// One side of the call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Party {
+    /// The user part of the URI.
+    pub user: String,
+    /// The display name, if any.
+    pub display_name: Option<String>,
+    /// The full SIP URI.
+    pub uri: String,
+}
+
+/// What the host knows about the call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallInfo {
+    /// The SIP Call-ID of the inbound leg.
+    pub call_id: String,
+    /// Who called.
+    pub caller: Party,
+    /// Who was called.
+    pub callee: Party,
+    /// The tenant's SIP domain.
+    pub tenant: String,
+    /// Why the call was redirected to this plugin, if known.
+    pub redirect_reason: Option<String>,
+    /// Selected INVITE headers (name, value).
+    pub headers: Vec<(String, String)>,
+}
+
+/// Why a call-control operation did not complete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallError {
+    /// The remote party hung up.
+    HungUp,
+    /// An argument was invalid.
+    Invalid(String),
+    /// A named thing does not exist.
+    NotFound(String),
+    /// The tenant's grants or dial plan do not allow this.
+    Denied(String),
+    /// The operation failed in the host.
+    Failed(String),
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::HungUp => f.write_str("hung up"),
+            CallError::Invalid(m) => write!(f, "invalid: {m}"),
+            CallError::NotFound(m) => write!(f, "not found: {m}"),
+            CallError::Denied(m) => write!(f, "denied: {m}"),
+            CallError::Failed(m) => write!(f, "failed: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for CallError {}
+
+/// Why a storage operation failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageError {
+    /// The key or id is not acceptable.
+    InvalidKey(String),
+    /// The tenant's storage quota is used up.
+    QuotaExceeded,
+    /// The storage backend failed.
+    Backend(String),
+}
+
+impl fmt::Display for StorageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StorageError::InvalidKey(m) => write!(f, "invalid key: {m}"),
+            StorageError::QuotaExceeded => f.write_str("quota exceeded"),
+            StorageError::Backend(m) => write!(f, "storage backend: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for StorageError {}
+
+/// A stored recording as listed by `recordings`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordingMeta {
+    /// The recording id.
+    pub id: String,
+    /// Length of the audio.
+    pub duration_ms: u32,
+    /// Unix time in milliseconds.
+    pub created_ms: u64,
+    /// Stored size.
+    pub size_bytes: u64,
+}
+
+/// Call control for one call, implemented by the call layer.
+///
+/// Every method may take as long as the media or signalling work takes (a
+/// `collect_digits` may wait 30 s); that waiting does not count against the
+/// plugin's CPU limit.
+#[async_trait::async_trait]
+pub trait CallControl: Send + Sync + 'static {
+    /// Answer the call (200 OK). Idempotent.
+    async fn answer(&self) -> Result<(), CallError>;
+    /// End the call.
+    async fn hangup(&self);
+    /// Play prompts in order; with `barge_in` a DTMF key stops playback.
+    async fn play(&self, prompts: Vec<Prompt>, barge_in: bool) -> Result<PlayOutcome, CallError>;
+    /// Collect DTMF digits.
+    async fn collect_digits(&self, opts: CollectOptions) -> Result<Collected, CallError>;
+    /// Record the caller; `None` when shorter than the minimum.
+    async fn record(&self, opts: RecordOptions) -> Result<Option<RecordingInfo>, CallError>;
+    /// Dial a user of the tenant and bridge.
+    async fn dial(&self, target: String, timeout_ms: u32) -> Result<DialOutcome, CallError>;
+    /// Transfer the call to another number of the tenant's dial plan.
+    async fn transfer(&self, target: String) -> Result<(), CallError>;
+    /// Facts about the call.
+    fn info(&self) -> CallInfo;
+}
+
+/// Storage scoped to (tenant, plugin), implemented over the store crate.
+#[async_trait::async_trait]
+pub trait PluginStorage: Send + Sync + 'static {
+    /// The value of a key, if set.
+    async fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError>;
+    /// Set a key (durable when this returns).
+    async fn kv_set(&self, key: &str, value: Vec<u8>) -> Result<(), StorageError>;
+    /// Remove a key; true when it existed.
+    async fn kv_delete(&self, key: &str) -> Result<bool, StorageError>;
+    /// Keys starting with `prefix`, in order.
+    async fn kv_list(&self, prefix: &str) -> Result<Vec<String>, StorageError>;
+    /// One recording, if it exists.
+    async fn recording_get(&self, id: &str) -> Result<Option<RecordingMeta>, StorageError>;
+    /// All recordings, oldest first.
+    async fn recording_list(&self) -> Result<Vec<RecordingMeta>, StorageError>;
+    /// Remove a recording; true when it existed.
+    async fn recording_delete(&self, id: &str) -> Result<bool, StorageError>;
+}
