@@ -12,7 +12,6 @@ use anyhow::Context;
 use plugboard_media::{MediaConfig, MediaEngine};
 use plugboard_plugins::{Plugin, Runtime, RuntimeConfig};
 use plugboard_sip::auth::NonceManager;
-use plugboard_sip::check::check_request;
 use plugboard_sip::transaction::{Peer, TxKey};
 use plugboard_sip::{Method, Request};
 use plugboard_store::{EmbeddedStore, Store};
@@ -247,10 +246,6 @@ impl Dispatcher for CoreDispatcher {
     fn request(&self, key: TxKey, req: Request, peer: Peer) {
         let core = self.0.clone();
         let sip = core.sip().clone();
-        if let Err(resp) = check_request(&req) {
-            sip.respond(key, resp);
-            return;
-        }
         let in_dialog = req
             .headers
             .to_addr()

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use plugboard_sip::check::check_response;
+use plugboard_sip::check::{check_request, check_response};
 use plugboard_sip::framing::{FrameError, StreamFramer};
 use plugboard_sip::parse::{parse_message, reject_response};
 use plugboard_sip::transaction::{Event, Peer, Timers, TransactionLayer, Transport, TxKey};
@@ -178,12 +178,24 @@ impl Driver {
         let now = Instant::now().into_std();
         match cmd {
             Cmd::Incoming(peer, msg) => {
-                // Responses with overlarge scalars (RFC 4475 3.1.2.5) are dropped.
-                if let Message::Response(r) = &msg {
-                    if !check_response(r) {
+                match &msg {
+                    // Responses with overlarge scalars (RFC 4475 3.1.2.5) are dropped.
+                    Message::Response(r) if !check_response(r) => {
                         debug!(%peer.addr, "dropping malformed response");
                         return;
                     }
+                    // A request the host cannot act on is answered here, statelessly:
+                    // the transaction layer needs a sane Via and CSeq to match it at all.
+                    Message::Request(r) => {
+                        if let Err(resp) = check_request(r) {
+                            if r.method != plugboard_sip::Method::Ack {
+                                debug!(%peer.addr, status = resp.status, "refusing request");
+                                self.layer.send_stateless(peer, Message::Response(resp));
+                            }
+                            return;
+                        }
+                    }
+                    _ => {}
                 }
                 self.layer.handle_message(now, peer, msg)
             }
@@ -198,6 +210,10 @@ impl Driver {
             }
             Cmd::TcpClosed(addr) => {
                 self.tcp.remove(&addr);
+                self.layer.handle_transport_error(Peer {
+                    transport: Transport::Tcp,
+                    addr,
+                });
             }
         }
     }

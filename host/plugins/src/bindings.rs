@@ -59,7 +59,11 @@ impl From<wcall::CollectOptions> for t::CollectOptions {
 
 impl From<t::Collected> for wcall::Collected {
     fn from(c: t::Collected) -> Self {
-        wcall::Collected { digits: c.digits, terminator: c.terminator, timed_out: c.timed_out }
+        wcall::Collected {
+            digits: c.digits,
+            terminator: c.terminator,
+            timed_out: c.timed_out,
+        }
     }
 }
 
@@ -110,7 +114,11 @@ impl From<t::DialOutcome> for wcall::DialOutcome {
 
 impl From<t::Party> for wcall::Party {
     fn from(p: t::Party) -> Self {
-        wcall::Party { user: p.user, display_name: p.display_name, uri: p.uri }
+        wcall::Party {
+            user: p.user,
+            display_name: p.display_name,
+            uri: p.uri,
+        }
     }
 }
 

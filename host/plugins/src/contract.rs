@@ -74,7 +74,12 @@ impl<'a> InterfaceName<'a> {
         };
         let (namespace, rest) = path.split_once(':')?;
         let (package, interface) = rest.split_once('/')?;
-        Some(InterfaceName { namespace, package, interface, version })
+        Some(InterfaceName {
+            namespace,
+            package,
+            interface,
+            version,
+        })
     }
 }
 
@@ -102,7 +107,11 @@ pub(crate) fn check<'a>(
         return Err(format!(
             "is not a plugboard call-flow plugin: it does not export plugboard:pbx/handler@0.1.x \
              (its exports: {})",
-            if exports.is_empty() { "none".to_string() } else { exports.join(", ") }
+            if exports.is_empty() {
+                "none".to_string()
+            } else {
+                exports.join(", ")
+            }
         ));
     };
     let Some(version) = handler.version else {
@@ -114,7 +123,9 @@ pub(crate) fn check<'a>(
     for import in imports {
         check_import(import)?;
     }
-    Ok(ContractInfo { version: version.to_string() })
+    Ok(ContractInfo {
+        version: version.to_string(),
+    })
 }
 
 fn version_error(v: &Version) -> String {
@@ -128,7 +139,9 @@ fn version_error(v: &Version) -> String {
 
 fn check_import(import: &str) -> Result<(), String> {
     let Some(name) = InterfaceName::parse(import) else {
-        return Err(format!("imports `{import}`, which plugboard does not provide"));
+        return Err(format!(
+            "imports `{import}`, which plugboard does not provide"
+        ));
     };
     match (name.namespace, name.package) {
         ("plugboard", "pbx") => {
@@ -147,9 +160,13 @@ fn check_import(import: &str) -> Result<(), String> {
         }
         ("wasi", pkg) if WASI_PACKAGES.contains(&pkg) => match name.version {
             Some(v) if v.major == 0 && v.minor == 2 => Ok(()),
-            _ => Err(format!("imports {import}; only WASI 0.2 is available to plugins")),
+            _ => Err(format!(
+                "imports {import}; only WASI 0.2 is available to plugins"
+            )),
         },
-        _ => Err(format!("imports {import}, which plugboard does not provide to plugins")),
+        _ => Err(format!(
+            "imports {import}, which plugboard does not provide to plugins"
+        )),
     }
 }
 
@@ -185,13 +202,19 @@ mod tests {
 
     #[test]
     fn a_patch_release_of_the_contract_is_accepted() {
-        assert_eq!(check(["plugboard:pbx/handler@0.1.3"], []).unwrap().version, "0.1.3");
+        assert_eq!(
+            check(["plugboard:pbx/handler@0.1.3"], []).unwrap().version,
+            "0.1.3"
+        );
     }
 
     #[test]
     fn a_component_without_handler_is_not_a_call_flow() {
         let err = check(["wasi:cli/run@0.2.0"], []).unwrap_err();
-        assert!(err.contains("does not export plugboard:pbx/handler"), "{err}");
+        assert!(
+            err.contains("does not export plugboard:pbx/handler"),
+            "{err}"
+        );
         assert!(err.contains("wasi:cli/run@0.2.0"), "{err}");
     }
 
@@ -212,8 +235,18 @@ mod tests {
     #[test]
     fn names_parse_with_and_without_versions() {
         let n = InterfaceName::parse("wasi:io/streams@0.2.6-rc1").unwrap();
-        assert_eq!((n.namespace, n.package, n.interface), ("wasi", "io", "streams"));
-        assert_eq!(n.version, Some(Version { major: 0, minor: 2, patch: 6 }));
+        assert_eq!(
+            (n.namespace, n.package, n.interface),
+            ("wasi", "io", "streams")
+        );
+        assert_eq!(
+            n.version,
+            Some(Version {
+                major: 0,
+                minor: 2,
+                patch: 6
+            })
+        );
         assert_eq!(InterfaceName::parse("a:b/c").unwrap().version, None);
         assert!(InterfaceName::parse("plain").is_none());
         assert!(InterfaceName::parse("a:b/c@x.y").is_none());

@@ -53,6 +53,6 @@ pub use runtime::{
     CallRun, Fault, FaultKind, Plugin, RunOutcome, Runtime, RuntimeConfig, RuntimeStats,
 };
 pub use types::{
-    CallControl, CallError, CallInfo, PluginStorage, CollectOptions, Collected, DialOutcome, Party, PlayOutcome,
-    Prompt, RecordOptions, RecordStop, RecordingInfo, RecordingMeta, StorageError,
+    CallControl, CallError, CallInfo, CollectOptions, Collected, DialOutcome, Party, PlayOutcome,
+    PluginStorage, Prompt, RecordOptions, RecordStop, RecordingInfo, RecordingMeta, StorageError,
 };

@@ -33,7 +33,8 @@ pub struct RuntimeConfig {
     pub cache_dir: PathBuf,
     /// Linear-memory cap per instance (default 64 MiB).
     pub memory_limit_bytes: usize,
-    /// Longest stretch of wasm execution without a host call (default 200 ms).
+    /// Longest stretch of wasm execution without calling a plugboard function
+    /// (default 200 ms; time waiting inside host calls is never counted).
     ///
     /// A call flow does almost nothing between host calls (pick a branch,
     /// format a key): well under 1 ms. 200 ms is two orders of magnitude of
@@ -120,7 +121,9 @@ pub struct Runtime {
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime").field("cfg", &self.shared.cfg).finish_non_exhaustive()
+        f.debug_struct("Runtime")
+            .field("cfg", &self.shared.cfg)
+            .finish_non_exhaustive()
     }
 }
 
@@ -168,7 +171,12 @@ impl Runtime {
             .context("cannot start the epoch ticker thread")?;
 
         Ok(Runtime {
-            shared: Arc::new(Shared { engine, linker, cfg, counters: Counters::default() }),
+            shared: Arc::new(Shared {
+                engine,
+                linker,
+                cfg,
+                counters: Counters::default(),
+            }),
             ticker: Some((stop, handle)),
         })
     }
@@ -199,7 +207,8 @@ impl Runtime {
     /// [`crate::contract`]). Errors name the file and the problem.
     pub fn load(&self, name: &str, path: &Path) -> anyhow::Result<Plugin> {
         let file = path.display();
-        let bytes = std::fs::read(path).with_context(|| format!("plugin {name}: cannot read {file}"))?;
+        let bytes =
+            std::fs::read(path).with_context(|| format!("plugin {name}: cannot read {file}"))?;
         let component = self
             .compile_cached(&bytes)
             .with_context(|| format!("plugin {name}: {file} is not a loadable component"))?;
@@ -231,8 +240,14 @@ impl Runtime {
     fn cache_path(&self, bytes: &[u8]) -> PathBuf {
         let content = hex::encode(Sha256::digest(bytes));
         let mut h = DefaultHasher::new();
-        self.shared.engine.precompile_compatibility_hash().hash(&mut h);
-        self.shared.cfg.cache_dir.join(format!("{content}-{:016x}.cwasm", h.finish()))
+        self.shared
+            .engine
+            .precompile_compatibility_hash()
+            .hash(&mut h);
+        self.shared
+            .cfg
+            .cache_dir
+            .join(format!("{content}-{:016x}.cwasm", h.finish()))
     }
 
     fn compile_cached(&self, bytes: &[u8]) -> anyhow::Result<Component> {
@@ -452,9 +467,13 @@ impl Plugin {
                     FaultKind::Instantiate(_) => &c.faults_instantiate,
                 });
                 tracing::warn!(
-                    tenant, call_id, plugin, version,
+                    tenant,
+                    call_id,
+                    plugin,
+                    version,
                     fault = f.kind.label(),
-                    "plugin fault: {}", f.message
+                    "plugin fault: {}",
+                    f.message
                 );
             }
         }
@@ -478,15 +497,19 @@ impl Plugin {
             cx.data_mut().cpu.on_hook(hook, Instant::now());
             Ok(())
         });
-        // Check once per tick while wasm runs; yield to the executor each
-        // time so a busy plugin shares its worker thread.
+        // Check once per tick while wasm runs; yield to tokio each time so a
+        // busy plugin shares its worker thread (`yield_now` rather than
+        // `Yield`: it also lets the timer driver run).
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|mut cx| {
             if cx.data().cpu.over_limit(Instant::now()) {
                 cx.data_mut().cpu_exceeded = true;
                 return Ok(UpdateDeadline::Interrupt);
             }
-            Ok(UpdateDeadline::Yield(1))
+            Ok(UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(tokio::task::yield_now()),
+            ))
         });
         store
     }
@@ -508,7 +531,11 @@ impl Plugin {
                 return RunOutcome::Fault(classify(&store, e, |m| FaultKind::Instantiate(m)));
             }
         };
-        match flow.plugboard_pbx_handler().call_handle_call(&mut store).await {
+        match flow
+            .plugboard_pbx_handler()
+            .call_handle_call(&mut store)
+            .await
+        {
             Ok(Ok(())) => RunOutcome::Completed,
             Ok(Err(msg)) => RunOutcome::PluginError(msg),
             Err(e) => RunOutcome::Fault(classify(&store, e, FaultKind::Trap)),
@@ -525,21 +552,24 @@ fn classify(
 ) -> Fault {
     let state = store.data();
     let trap = e.downcast_ref::<Trap>().map(|t| format!("{t:?}"));
-    let mut message = e.to_string();
+    // Root cause first (the trap or limit), then what the guest printed
+    // (a Rust panic message), then the wasm backtrace context.
     let root = e.root_cause().to_string();
-    if root != message {
-        message = format!("{message}: {root}");
-    }
+    let context = e.to_string();
+    let mut message = root.clone();
     let stderr = state.stderr_text();
     if !stderr.is_empty() {
         message = format!("{message}; guest stderr: {stderr}");
+    }
+    if context != root {
+        message = format!("{message}; {context}");
     }
     let kind = if state.limiter.hit {
         FaultKind::MemoryLimit
     } else if state.cpu_exceeded {
         message = format!(
-            "stopped after {} ms of wasm execution ({message})",
-            (state.cpu.used().as_millis()).max(1)
+            "stopped after {} ms of wasm execution; {message}",
+            state.cpu.used().as_millis()
         );
         FaultKind::CpuLimit
     } else {
@@ -585,7 +615,10 @@ mod tests {
         std::fs::write(&bad, b"\0asm\x01\0\0\0").unwrap();
         let err = format!("{:#}", rt.load("bad", &bad).unwrap_err());
         assert!(err.contains("bad.wasm"), "{err}");
-        let missing = format!("{:#}", rt.load("x", &dir.path().join("nope.wasm")).unwrap_err());
+        let missing = format!(
+            "{:#}",
+            rt.load("x", &dir.path().join("nope.wasm")).unwrap_err()
+        );
         assert!(missing.contains("nope.wasm"), "{missing}");
     }
 }

@@ -5,14 +5,22 @@
 //!
 //! The limit is on time spent *running wasm*, not on time spent waiting in an
 //! async host call (a plugin may wait 30 s in `collect-digits`). A store call
-//! hook ([`CpuMeter::on_hook`]) opens a segment whenever control enters wasm
-//! (the first call, or a host function returning) and closes it when control
-//! leaves (a host call, or the export returning). The engine's epoch ticker
-//! wakes [`CpuMeter::check`] once per tick while wasm runs; it stops the
-//! instance when the open segment is longer than the per-segment limit or the
-//! call's total wasm time exceeds the per-call budget, and otherwise yields to
-//! the async executor so a busy plugin cannot starve other calls on the same
-//! worker thread.
+//! hook ([`CpuMeter::on_hook`]) closes the running wasm segment whenever
+//! control leaves wasm and reopens it when control comes back, so every host
+//! excursion (a plugboard call, a WASI call, a libcall) is excluded from the
+//! time. Two budgets apply:
+//!
+//! - *per stretch*: wasm time since the plugin last called a plugboard
+//!   function ([`CpuMeter::reset_stretch`], called by every host function in
+//!   `host/`). WASI calls and libcalls do not reset it (wasmtime reports its
+//!   own epoch check as a host call, so the hook alone cannot tell).
+//! - *per call*: total wasm time of the run, which stops a plugin that spins
+//!   but calls a cheap host function (log, config) every few milliseconds.
+//!
+//! The engine's epoch ticker wakes the store's deadline callback once per
+//! tick while wasm runs; it stops the instance when [`CpuMeter::over_limit`],
+//! and otherwise yields to tokio (`yield_now`, which also lets the timer
+//! driver run) so a busy plugin cannot starve other calls on its thread.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,35 +34,52 @@ use crate::types::{CallControl, PluginStorage};
 /// Tracks time spent in wasm for one call (see the module docs).
 #[derive(Debug)]
 pub(crate) struct CpuMeter {
-    segment_limit: Duration,
+    stretch_limit: Duration,
     total_limit: Duration,
+    /// Closed wasm segments, whole call.
     used: Duration,
-    segment_start: Option<Instant>,
+    /// Closed wasm segments since the last plugboard host call.
+    stretch: Duration,
+    /// Start of the wasm segment running now.
+    open: Option<Instant>,
 }
 
 impl CpuMeter {
-    pub(crate) fn new(segment_limit: Duration, total_limit: Duration) -> Self {
-        CpuMeter { segment_limit, total_limit, used: Duration::ZERO, segment_start: None }
+    pub(crate) fn new(stretch_limit: Duration, total_limit: Duration) -> Self {
+        CpuMeter {
+            stretch_limit,
+            total_limit,
+            used: Duration::ZERO,
+            stretch: Duration::ZERO,
+            open: None,
+        }
     }
 
     /// Record a host/wasm transition.
     pub(crate) fn on_hook(&mut self, hook: CallHook, now: Instant) {
         if hook.entering_host() {
-            if let Some(start) = self.segment_start.take() {
-                self.used += now.saturating_duration_since(start);
+            if let Some(start) = self.open.take() {
+                let d = now.saturating_duration_since(start);
+                self.used += d;
+                self.stretch += d;
             }
-        } else if self.segment_start.is_none() {
-            self.segment_start = Some(now);
+        } else if self.open.is_none() {
+            self.open = Some(now);
         }
     }
 
-    /// Whether the wasm that is running now is over a limit.
+    /// The plugin called a plugboard function: a new stretch starts.
+    pub(crate) fn reset_stretch(&mut self) {
+        self.stretch = Duration::ZERO;
+    }
+
+    /// Whether the plugin is over a budget (counting the open segment up to `now`).
     pub(crate) fn over_limit(&self, now: Instant) -> bool {
-        let segment = self
-            .segment_start
+        let open = self
+            .open
             .map(|s| now.saturating_duration_since(s))
-            .unwrap_or(Duration::ZERO);
-        segment > self.segment_limit || self.used + segment > self.total_limit
+            .unwrap_or_default();
+        self.stretch + open > self.stretch_limit || self.used + open > self.total_limit
     }
 
     /// Total wasm time so far (closed segments only).
@@ -74,7 +99,11 @@ pub(crate) struct MemoryLimiter {
 
 impl MemoryLimiter {
     pub(crate) fn new(max_memory: usize) -> Self {
-        MemoryLimiter { max_memory, max_table_elements: 100_000, hit: false }
+        MemoryLimiter {
+            max_memory,
+            max_table_elements: 100_000,
+            hit: false,
+        }
     }
 }
 
@@ -88,7 +117,11 @@ pub(crate) struct MemoryLimitExceeded {
 
 impl std::fmt::Display for MemoryLimitExceeded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "memory limit exceeded: wanted {} bytes, cap {} bytes", self.desired, self.limit)
+        write!(
+            f,
+            "memory limit exceeded: wanted {} bytes, cap {} bytes",
+            self.desired, self.limit
+        )
     }
 }
 
@@ -189,13 +222,18 @@ impl PluginState {
 
     /// What the guest wrote to stderr, lossily decoded and trimmed.
     pub(crate) fn stderr_text(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.contents()).trim().to_string()
+        String::from_utf8_lossy(&self.stderr.contents())
+            .trim()
+            .to_string()
     }
 }
 
 impl WasiView for PluginState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -211,6 +249,7 @@ mod tests {
         let mut m = CpuMeter::new(200 * MS, 1000 * MS);
         m.on_hook(CallHook::CallingWasm, t0);
         m.on_hook(CallHook::CallingHost, t0 + 10 * MS);
+        m.reset_stretch();
         // 30 s in a host call.
         m.on_hook(CallHook::ReturningFromHost, t0 + 30_000 * MS);
         assert!(!m.over_limit(t0 + 30_050 * MS));
@@ -218,16 +257,23 @@ mod tests {
     }
 
     #[test]
-    fn a_long_segment_is_over_the_limit() {
+    fn a_long_stretch_is_over_the_limit_even_across_libcalls() {
         let t0 = Instant::now();
         let mut m = CpuMeter::new(200 * MS, 1000 * MS);
         m.on_hook(CallHook::CallingWasm, t0);
-        assert!(!m.over_limit(t0 + 150 * MS));
-        assert!(m.over_limit(t0 + 201 * MS));
+        // Epoch checks every 10 ms look like host calls but do not reset.
+        let mut now = t0;
+        for _ in 0..15 {
+            now += 10 * MS;
+            m.on_hook(CallHook::CallingHost, now);
+            m.on_hook(CallHook::ReturningFromHost, now);
+        }
+        assert!(!m.over_limit(now));
+        assert!(m.over_limit(now + 60 * MS));
     }
 
     #[test]
-    fn many_short_segments_exhaust_the_call_budget() {
+    fn many_short_stretches_exhaust_the_call_budget() {
         let t0 = Instant::now();
         let mut m = CpuMeter::new(200 * MS, 1000 * MS);
         let mut now = t0;
@@ -235,6 +281,7 @@ mod tests {
             m.on_hook(CallHook::ReturningFromHost, now);
             now += 190 * MS;
             m.on_hook(CallHook::CallingHost, now);
+            m.reset_stretch();
         }
         m.on_hook(CallHook::ReturningFromHost, now);
         assert_eq!(m.used(), 1140 * MS);
@@ -245,7 +292,9 @@ mod tests {
     fn limiter_refuses_growth_past_the_cap() {
         let mut l = MemoryLimiter::new(1 << 20);
         assert!(l.memory_growing(0, 1 << 20, None).unwrap());
-        let err = l.memory_growing(1 << 20, (1 << 20) + 65536, None).unwrap_err();
+        let err = l
+            .memory_growing(1 << 20, (1 << 20) + 65536, None)
+            .unwrap_err();
         assert!(err.is::<MemoryLimitExceeded>());
         assert!(l.hit);
         assert!(l.table_growing(0, 10, None).unwrap());

@@ -96,7 +96,14 @@ impl PluginStorage for MemStorage {
         Ok(self.kv.lock().unwrap().remove(key).is_some())
     }
     async fn kv_list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
-        Ok(self.kv.lock().unwrap().keys().filter(|k| k.starts_with(prefix)).cloned().collect())
+        Ok(self
+            .kv
+            .lock()
+            .unwrap()
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect())
     }
     async fn recording_get(&self, _id: &str) -> Result<Option<RecordingMeta>, StorageError> {
         Ok(None)
@@ -123,7 +130,10 @@ fn runtime(tweak: impl FnOnce(&mut RuntimeConfig)) -> Env {
         ..Default::default()
     };
     tweak(&mut cfg);
-    Env { rt: Runtime::new(cfg).unwrap(), _dir: dir }
+    Env {
+        rt: Runtime::new(cfg).unwrap(),
+        _dir: dir,
+    }
 }
 
 fn run_for(call: &Arc<FakeCall>, storage: &Arc<MemStorage>) -> CallRun {
@@ -165,7 +175,15 @@ async fn echo_info_answers_plays_stores_the_caller_and_hangs_up() {
             Event::Hangup,
         ]
     );
-    assert_eq!(storage.kv.lock().unwrap().get("last-caller").map(Vec::as_slice), Some(&b"alice"[..]));
+    assert_eq!(
+        storage
+            .kv
+            .lock()
+            .unwrap()
+            .get("last-caller")
+            .map(Vec::as_slice),
+        Some(&b"alice"[..])
+    );
     let s = env.rt.stats();
     assert_eq!((s.instantiations, s.completed), (1, 1));
 }
@@ -174,6 +192,7 @@ async fn echo_info_answers_plays_stores_the_caller_and_hangs_up() {
 async fn a_spinning_plugin_is_stopped_for_cpu_within_two_seconds() {
     let env = runtime(|_| {});
     let (outcome, call, _, took) = run(&env, "test_plugin_spin").await;
+    eprintln!("spin: {outcome:?} after {took:?}");
     assert_eq!(fault_kind(&outcome), &FaultKind::CpuLimit, "{outcome:?}");
     assert!(took < Duration::from_secs(2), "took {took:?}");
     assert_eq!(*call.events.lock().unwrap(), vec![Event::Answer]);
@@ -184,6 +203,7 @@ async fn a_spinning_plugin_is_stopped_for_cpu_within_two_seconds() {
 async fn a_plugin_allocating_past_the_cap_is_a_memory_fault() {
     let env = runtime(|_| {});
     let (outcome, _, _, _) = run(&env, "test_plugin_hog").await;
+    eprintln!("hog: {outcome:?}");
     assert_eq!(fault_kind(&outcome), &FaultKind::MemoryLimit, "{outcome:?}");
     assert_eq!(env.rt.stats().faults_memory, 1);
 }
@@ -192,7 +212,10 @@ async fn a_plugin_allocating_past_the_cap_is_a_memory_fault() {
 async fn a_panicking_plugin_is_a_trap_with_its_message() {
     let env = runtime(|_| {});
     let (outcome, _, _, _) = run(&env, "test_plugin_trap").await;
-    let RunOutcome::Fault(f) = &outcome else { panic!("expected a fault, got {outcome:?}") };
+    eprintln!("trap: {outcome:?}");
+    let RunOutcome::Fault(f) = &outcome else {
+        panic!("expected a fault, got {outcome:?}")
+    };
     assert!(matches!(f.kind, FaultKind::Trap(_)), "{f:?}");
     assert!(f.message.contains("panics on purpose"), "{}", f.message);
     assert_eq!(env.rt.stats().faults_trap, 1);
@@ -203,9 +226,15 @@ async fn a_spinning_plugin_does_not_disturb_another_call_on_the_same_thread() {
     let env = runtime(|_| {});
     let spin = env.rt.load("spin", &wasm("test_plugin_spin")).unwrap();
     let echo = env.rt.load("echo", &wasm("test_plugin_echo_info")).unwrap();
-    let (c1, s1) = (Arc::new(FakeCall::default()), Arc::new(MemStorage::default()));
+    let (c1, s1) = (
+        Arc::new(FakeCall::default()),
+        Arc::new(MemStorage::default()),
+    );
     let (c2, s2) = (
-        Arc::new(FakeCall { play_delay: Duration::from_millis(20), ..Default::default() }),
+        Arc::new(FakeCall {
+            play_delay: Duration::from_millis(20),
+            ..Default::default()
+        }),
         Arc::new(MemStorage::default()),
     );
     let t0 = Instant::now();
@@ -223,7 +252,10 @@ async fn a_spinning_plugin_does_not_disturb_another_call_on_the_same_thread() {
 async fn time_waiting_in_host_calls_does_not_count_as_cpu() {
     let env = runtime(|c| c.cpu_time_limit = Duration::from_millis(50));
     let plugin = env.rt.load("echo", &wasm("test_plugin_echo_info")).unwrap();
-    let call = Arc::new(FakeCall { play_delay: Duration::from_millis(200), ..Default::default() });
+    let call = Arc::new(FakeCall {
+        play_delay: Duration::from_millis(200),
+        ..Default::default()
+    });
     let storage = Arc::new(MemStorage::default());
     let outcome = plugin.run_call(run_for(&call, &storage)).await;
     assert_eq!(outcome, RunOutcome::Completed);
@@ -253,15 +285,25 @@ async fn the_second_load_comes_from_the_disk_cache() {
     assert_eq!(plugin.with_version("1.2.3").version(), Some("1.2.3"));
     let call = Arc::new(FakeCall::default());
     let storage = Arc::new(MemStorage::default());
-    assert_eq!(plugin.run_call(run_for(&call, &storage)).await, RunOutcome::Completed);
+    assert_eq!(
+        plugin.run_call(run_for(&call, &storage)).await,
+        RunOutcome::Completed
+    );
 }
 
 #[tokio::test]
 async fn a_corrupt_cache_file_is_recompiled() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = RuntimeConfig { cache_dir: dir.path().into(), max_instances: 4, ..Default::default() };
+    let cfg = RuntimeConfig {
+        cache_dir: dir.path().into(),
+        max_instances: 4,
+        ..Default::default()
+    };
     let path = wasm("test_plugin_trap");
-    Runtime::new(cfg.clone()).unwrap().load("trap", &path).unwrap();
+    Runtime::new(cfg.clone())
+        .unwrap()
+        .load("trap", &path)
+        .unwrap();
     for e in std::fs::read_dir(dir.path()).unwrap() {
         std::fs::write(e.unwrap().path(), b"garbage").unwrap();
     }

@@ -22,14 +22,25 @@ pub(crate) fn clip(message: &str) -> &str {
 
 impl Host for PluginState {
     async fn log(&mut self, level: Level, message: String) {
+        self.cpu.reset_stretch();
         let msg = clip(&message);
         let (tenant, call_id, plugin) = (&self.tenant, &self.call_id, &*self.plugin);
         match level {
-            Level::Trace => tracing::trace!(target: "plugboard::plugin", tenant, call_id, plugin, "{msg}"),
-            Level::Debug => tracing::debug!(target: "plugboard::plugin", tenant, call_id, plugin, "{msg}"),
-            Level::Info => tracing::info!(target: "plugboard::plugin", tenant, call_id, plugin, "{msg}"),
-            Level::Warn => tracing::warn!(target: "plugboard::plugin", tenant, call_id, plugin, "{msg}"),
-            Level::Error => tracing::error!(target: "plugboard::plugin", tenant, call_id, plugin, "{msg}"),
+            Level::Trace => {
+                tracing::trace!(target: "plugboard::plugin", tenant, call_id, plugin, "{msg}")
+            }
+            Level::Debug => {
+                tracing::debug!(target: "plugboard::plugin", tenant, call_id, plugin, "{msg}")
+            }
+            Level::Info => {
+                tracing::info!(target: "plugboard::plugin", tenant, call_id, plugin, "{msg}")
+            }
+            Level::Warn => {
+                tracing::warn!(target: "plugboard::plugin", tenant, call_id, plugin, "{msg}")
+            }
+            Level::Error => {
+                tracing::error!(target: "plugboard::plugin", tenant, call_id, plugin, "{msg}")
+            }
         }
     }
 }

@@ -12,7 +12,12 @@ impl CallFlow for EchoInfo {
         call.play(&[Prompt::stock("beep")], false)?;
         let greeting = config::get_or("greeting", "welcome");
         let info = call.info();
-        log::info!("echo-info: call {} from {} to {}", info.call_id, info.caller.user, info.callee.user);
+        log::info!(
+            "echo-info: call {} from {} to {}",
+            info.call_id,
+            info.caller.user,
+            info.callee.user
+        );
         kv::set("last-caller", info.caller.user.as_bytes())?;
         call.play(&[Prompt::Stock(greeting)], false)?;
         call.hangup();
