@@ -62,7 +62,7 @@ pub async fn run(shared: &Arc<CallShared>, name: &str, config: Vec<(String, Stri
         RunOutcome::Fault(f) => {
             core.stats.plugin_faults.fetch_add(1, Ordering::Relaxed);
             warn!(plugin = %name, kind = ?f.kind, "plugin fault: {}", f.message);
-            format!("fault:{:?}", f.kind).to_lowercase()
+            format!("fault:{}", f.kind.label())
         }
     };
     shared.state.lock().expect("call state").disposition = Some(disposition);
