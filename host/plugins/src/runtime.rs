@@ -528,7 +528,7 @@ impl Plugin {
         let flow = match self.inner.pre.instantiate_async(&mut store).await {
             Ok(flow) => flow,
             Err(e) => {
-                return RunOutcome::Fault(classify(&store, e, |m| FaultKind::Instantiate(m)));
+                return RunOutcome::Fault(classify(&store, e, FaultKind::Instantiate));
             }
         };
         match flow

@@ -3,7 +3,8 @@
 //! Mode `attend` (default): answers, plays `welcome`, takes an extension
 //! number ended by `#`, and dials it. When the extension is busy or does not
 //! answer within `ring_timeout_s` (default 20), it records a message for that
-//! extension (1 s to 2 min, `#` or 5 s of silence ends it).
+//! extension (at least 1 s, at most `max_message_s` (default 120); `#` or
+//! `silence_s` (default 5) of silence ends it).
 //!
 //! Mode `mailbox` (config `mode = "mailbox"`, the demo's `*98`): plays the
 //! messages recorded for the calling user, oldest first.
@@ -26,12 +27,6 @@ impl CallFlow for Attendant {
 
 plugboard_sdk::export_call_flow!(Attendant);
 
-fn ring_timeout_ms() -> u32 {
-    config::get("ring_timeout_s")
-        .and_then(|v| v.parse::<u32>().ok())
-        .unwrap_or(20)
-        .saturating_mul(1000)
-}
 
 fn attend(call: &Call) -> Result<()> {
     call.answer()?;
@@ -49,7 +44,7 @@ fn attend(call: &Call) -> Result<()> {
         let ext = input.digits;
         log::info(&format!("dialling extension {ext}"));
         call.play(&[Prompt::stock("connecting")], false)?;
-        match call.dial(&ext, DialOptions::timeout_ms(ring_timeout_ms()))? {
+        match call.dial(&ext, DialOptions::timeout_ms(config_ms("ring_timeout_s", 20)))? {
             DialOutcome::Answered => return Ok(()),
             DialOutcome::Failed => {
                 call.play(&[Prompt::stock("invalid")], false)?;
@@ -63,13 +58,20 @@ fn attend(call: &Call) -> Result<()> {
     Ok(())
 }
 
+fn config_ms(key: &str, default_s: u32) -> u32 {
+    config::get(key)
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(default_s)
+        .saturating_mul(1000)
+}
+
 fn leave_message(call: &Call, ext: &str, prompt: &str) -> Result<()> {
     call.play(&[Prompt::stock(prompt)], false)?;
     let rec = call.record(
         RecordOptions::new()
             .min_ms(1000)
-            .max_ms(120_000)
-            .silence_ms(5000)
+            .max_ms(config_ms("max_message_s", 120))
+            .silence_ms(config_ms("silence_s", 5))
             .stop_keys("#")
             .beep(true),
     )?;
