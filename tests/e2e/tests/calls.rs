@@ -121,3 +121,66 @@ fn registrations_survive_a_restart() {
     assert!(out.status.success(), "call after restart: {}\nlog:\n{}", describe(&out), pbx.log());
     let _ = wait_bounded(callee, Duration::from_secs(10));
 }
+
+#[test]
+fn all_contacts_ring_the_first_answer_wins_and_star_unregisters() {
+    let pbx = Pbx::start(&Setup::default());
+    let (p1, p2) = (free_udp_port(), free_udp_port());
+    register_at(&pbx, "102", p1);
+    register_at(&pbx, "102", p2);
+    let answering = callee(&pbx, "uas.xml", p1, free_udp_port());
+    let ringing = callee(&pbx, "uas_cancelled.xml", p2, free_udp_port());
+    std::thread::sleep(Duration::from_millis(300));
+    let out = caller(&pbx, "uac_call.xml", "101", "102");
+    assert!(out.status.success(), "caller: {}\nlog:\n{}", describe(&out), pbx.log());
+    let a = wait_bounded(answering, Duration::from_secs(10));
+    assert!(a.status.success(), "answering contact: {}", describe(&a));
+    let r = wait_bounded(ringing, Duration::from_secs(10));
+    assert!(r.status.success(), "the other contact was not rung and cancelled: {}", describe(&r));
+
+    // Contact: * with Expires: 0 removes both bindings: 102 is unreachable.
+    let out = sipp(
+        "unregister_all.xml",
+        pbx.udp,
+        &["-s", "102", "-au", "102", "-ap", "pw102", "-key", "expires", "0", "-m", "1"],
+        Duration::from_secs(20),
+    );
+    assert!(out.status.success(), "unregister: {}", describe(&out));
+    let out = caller(&pbx, "uac_expect_480.xml", "101", "102");
+    assert!(out.status.success(), "after unregister: {}", describe(&out));
+}
+
+#[test]
+fn register_and_call_over_tcp() {
+    let pbx = Pbx::start(&Setup::default());
+    let port = free_udp_port();
+    let p = port.to_string();
+    let out = sipp(
+        "register.xml",
+        pbx.tcp,
+        &["-t", "t1", "-s", "102", "-au", "102", "-ap", "pw102", "-key", "expires", "3600", "-p", &p, "-m", "1"],
+        Duration::from_secs(20),
+    );
+    assert!(out.status.success(), "TCP register: {}", describe(&out));
+    // The callee keeps its own TCP listener on the registered port.
+    let mp = free_udp_port().to_string();
+    let callee = sipp_spawn(
+        "uas.xml",
+        pbx.tcp,
+        &["-t", "t1", "-p", &p, "-mp", &mp, "-rtp_echo", "-m", "1", "-timeout", "30s", "-timeout_error"],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let mp = free_udp_port().to_string();
+    let out = sipp(
+        "uac_call.xml",
+        pbx.tcp,
+        &[
+            "-t", "t1", "-s", "102", "-key", "caller", "101", "-au", "101", "-ap", "pw101", "-m", "1",
+            "-mp", &mp, "-p", &free_udp_port().to_string(), "-timeout", "30s", "-timeout_error",
+        ],
+        Duration::from_secs(40),
+    );
+    assert!(out.status.success(), "TCP caller: {}\nlog:\n{}", describe(&out), pbx.log());
+    let cout = wait_bounded(callee, Duration::from_secs(10));
+    assert!(cout.status.success(), "TCP callee: {}", describe(&cout));
+}
