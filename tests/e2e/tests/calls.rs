@@ -184,3 +184,16 @@ fn register_and_call_over_tcp() {
     let cout = wait_bounded(callee, Duration::from_secs(10));
     assert!(cout.status.success(), "TCP callee: {}", describe(&cout));
 }
+
+#[test]
+fn a_hold_re_invite_is_passed_through_to_the_other_leg() {
+    let pbx = Pbx::start(&Setup::default());
+    let port = free_udp_port();
+    register_at(&pbx, "102", port);
+    let callee = callee(&pbx, "uas_hold.xml", port, free_udp_port());
+    std::thread::sleep(Duration::from_millis(300));
+    let out = caller(&pbx, "uac_hold.xml", "101", "102");
+    assert!(out.status.success(), "caller: {}\nlog:\n{}", describe(&out), pbx.log());
+    let cout = wait_bounded(callee, Duration::from_secs(10));
+    assert!(cout.status.success(), "callee saw no hold re-INVITE: {}\nlog:\n{}", describe(&cout), pbx.log());
+}
