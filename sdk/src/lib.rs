@@ -45,9 +45,8 @@
 //! - [`kv`], [`recordings`], [`config`] and [`log`] modules with small,
 //!   documented functions.
 //!
-//! The contract these bindings are generated from is
-//! `host/plugins/wit/v0.1/pbx.wit` (the repository's `wit/v0.1/pbx.wit` with
-//! the WIT keywords `record` and `list` escaped as function names).
+//! The contract these bindings are generated from is the repository's
+//! `wit/v0.1/pbx.wit`.
 
 extern crate self as plugboard_sdk;
 
@@ -55,7 +54,7 @@ extern crate self as plugboard_sdk;
 #[allow(unsafe_code, missing_docs, clippy::all)]
 pub mod __bindings {
     wit_bindgen::generate!({
-        path: "../host/plugins/wit/v0.1",
+        path: "../wit/v0.1",
         world: "call-flow",
         pub_export_macro: true,
         export_macro_name: "__export_raw",

@@ -6,17 +6,14 @@
 //! `trappable`: domain failures travel as WIT error variants, and traps only
 //! come from limits (CPU, memory) enforced by the store.
 //!
-//! The WIT is `host/plugins/wit/v0.1/pbx.wit`: the repository's
-//! `wit/v0.1/pbx.wit` with the function names `record` and `list` escaped
-//! (`%record`, `%list`), which WIT requires for keywords. The escape changes
-//! no name on the wire.
+//! The WIT is the repository's contract, `wit/v0.1/pbx.wit`.
 
 #![allow(missing_docs)]
 
 use crate::types as t;
 
 wasmtime::component::bindgen!({
-    path: "wit/v0.1",
+    path: "../../wit/v0.1",
     world: "call-flow",
     imports: { default: async },
     exports: { default: async },

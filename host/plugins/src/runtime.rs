@@ -114,6 +114,9 @@ struct Shared {
 
 /// One wasmtime engine (async, epoch interruption, pooling allocator), one
 /// epoch ticker thread and one linker for all plugins of the process.
+///
+/// Keep it alive as long as its [`Plugin`]s run: dropping it stops the epoch
+/// ticker, and with it the CPU limit of runs still in progress.
 pub struct Runtime {
     shared: Arc<Shared>,
     ticker: Option<(mpsc::Sender<()>, JoinHandle<()>)>,

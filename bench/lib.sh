@@ -1,0 +1,184 @@
+# Shared helpers for the bench/*.sh scripts; sourced, not run.
+#
+# Every benchmark runs on loopback only, starts its own plugboard process
+# from target/release, writes its config, logs and SIPp files into a fresh
+# temporary folder, and removes both on exit (set BENCH_KEEP=1 to keep the
+# folder for inspection). Every step is bounded in time with `timeout`.
+
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PLUGBOARD_BIN="$REPO_ROOT/target/release/plugboard"
+WASM_DIR="$REPO_ROOT/target/wasm32-wasip2/release"
+BENCH_DOMAIN="bench.plugboard.test"
+PBX_PID=""
+PBX_UDP=""
+
+BENCH_DIR="$(mktemp -d "${TMPDIR:-/tmp}/plugboard-bench.XXXXXX")"
+
+bench_cleanup() {
+    stop_pbx
+    if [[ "${BENCH_KEEP:-0}" == 1 ]]; then
+        echo "kept $BENCH_DIR" >&2
+    else
+        rm -rf "$BENCH_DIR"
+    fi
+}
+trap bench_cleanup EXIT
+trap 'exit 130' INT TERM
+
+require_built() {
+    if [[ ! -x "$PLUGBOARD_BIN" ]]; then
+        echo "missing $PLUGBOARD_BIN: run cargo build --release -p plugboard" >&2
+        exit 2
+    fi
+    command -v sipp >/dev/null || { echo "sipp not installed (package sip-tester)" >&2; exit 2; }
+}
+
+# Writes the [server] section of a config to stdout.
+# $1 = RTP port range ("lo-hi").
+server_section() {
+    cat <<EOF
+[server]
+sip_udp = "127.0.0.1:0"
+sip_tcp = "none"
+media_ip = "127.0.0.1"
+rtp_ports = "$1"
+data_dir = "$BENCH_DIR/data"
+prompts_dir = "${BENCH_PROMPTS:-$REPO_ROOT/prompts}"
+plugin_cache_dir = "$REPO_ROOT/target/plugin-cache"
+# SIPp answers only the first challenge, and only MD5.
+digest_algorithms = ["MD5", "SHA-256"]
+EOF
+}
+
+# Writes N users (extensions FIRST..FIRST+N-1, password "pw<ext>") as
+# config entries to stdout and as a SIPp injection file to $3, whose field1
+# is SIPp's authentication keyword (SIPp does not expand [fieldN] inside
+# [authentication ...], but does expand the keyword when it is the field).
+# $1 = first extension, $2 = count, $3 = csv path.
+users_section() {
+    local first=$1 count=$2 csv=$3 ext
+    echo "SEQUENTIAL" >"$csv"
+    for ((ext = first; ext < first + count; ext++)); do
+        printf '[[tenant.user]]\nextension = "%d"\npassword = "pw%d"\n' "$ext" "$ext"
+        printf '%d;[authentication username=%d password=pw%d]\n' "$ext" "$ext" "$ext" >>"$csv"
+    done
+}
+
+# Starts plugboard with config $1 and waits (at most 120 s) for its ready
+# line; sets PBX_PID and PBX_UDP. Log in $BENCH_DIR/plugboard.log.
+start_pbx() {
+    local config=$1 out="$BENCH_DIR/plugboard.out" i
+    : >"$out"
+    PLUGBOARD_LOG="${PLUGBOARD_LOG:-warn}" \
+        "$PLUGBOARD_BIN" run --config "$config" >"$out" 2>"$BENCH_DIR/plugboard.log" &
+    PBX_PID=$!
+    for ((i = 0; i < 1200; i++)); do
+        if grep -q '^plugboard ready' "$out"; then
+            PBX_UDP="$(grep '^plugboard ready' "$out" | head -1 | tr ' ' '\n' | sed -n 's/^udp=//p')"
+            echo "plugboard pid $PBX_PID ready on udp $PBX_UDP" >&2
+            return 0
+        fi
+        if ! kill -0 "$PBX_PID" 2>/dev/null; then
+            echo "plugboard exited before ready; log:" >&2
+            tail -20 "$BENCH_DIR/plugboard.log" >&2
+            PBX_PID=""
+            exit 1
+        fi
+        sleep 0.1
+    done
+    echo "plugboard not ready after 120 s" >&2
+    exit 1
+}
+
+# Stops the plugboard this script started (SIGTERM, then SIGKILL after 10 s).
+stop_pbx() {
+    local i
+    [[ -n "$PBX_PID" ]] || return 0
+    kill -TERM "$PBX_PID" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$PBX_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$PBX_PID" 2>/dev/null || true
+    wait "$PBX_PID" 2>/dev/null || true
+    PBX_PID=""
+}
+
+# Reads a column from the last line of a SIPp -trace_stat CSV file.
+# $1 = file, $2 = column name (e.g. "SuccessfulCall(C)").
+stat_col() {
+    awk -F';' -v want="$2" '
+        NR == 1 { for (i = 1; i <= NF; i++) if ($i == want) c = i; next }
+        { last = $c }
+        END { print last }' "$1"
+}
+
+# Converts a SIPp elapsed time "HH:MM:SS:uuuuuu" (or with '.') to seconds.
+elapsed_s() {
+    echo "$1" | awk -F'[:.]' '{ printf "%.3f", $1 * 3600 + $2 * 60 + $3 + $4 / 1e6 }'
+}
+
+# CPU seconds (user+system) used so far by process $1.
+cpu_s() {
+    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
+# CPU seconds (user+system) used so far by this shell's finished children
+# (SIPp runs as one, so the difference around a run is SIPp's CPU time).
+children_cpu_s() {
+    times | tail -1 | awk '{
+        t = 0
+        for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] }
+        printf "%.2f", t }'
+}
+
+# System-wide UDP datagrams dropped because a receive buffer was full.
+udp_rcvbuf_errors() {
+    awk '/^Udp:/ { if (!h) { for (i = 1; i <= NF; i++) if ($i == "RcvbufErrors") c = i; h = 1 } else print $c }' /proc/net/snmp
+}
+
+# Runs one SIPp load step and collects its figures.
+# $1 = rate (calls/s), $2 = seconds, $3 = tag for file names, $4 = scenario,
+# the rest = extra SIPp arguments. Sets R_OK, R_FAILED, R_RETR, R_EL (s),
+# R_LEN (average call length, s), R_PBX_CPU and R_SIPP_CPU (% of one core),
+# R_DROPS (system-wide UDP receive-buffer drops during the run). Returns 1
+# when SIPp wrote no statistics.
+sipp_step() {
+    local rate=$1 secs=$2 tag=$3 scenario=$4
+    shift 4
+    local stat="$BENCH_DIR/stat_$tag.csv" out="$BENCH_DIR/sipp_$tag.out"
+    local p0 p1 s0 s1 d0 d1
+    rm -f "$stat"
+    p0="$(cpu_s "$PBX_PID")"; s0="$(children_cpu_s)"; d0="$(udp_rcvbuf_errors)"
+    timeout $((secs + 90)) sipp "$PBX_UDP" -sf "$scenario" \
+        -i 127.0.0.1 -nostdin -key domain "$BENCH_DOMAIN" \
+        -inf "$BENCH_DIR/users.csv" \
+        -r "$rate" -rp 1000 -m $((rate * secs)) \
+        -timeout $((secs + 60))s -timeout_error \
+        -trace_stat -stf "$stat" -fd 1 "$@" \
+        >"$out" 2>&1 || true
+    p1="$(cpu_s "$PBX_PID")"; s1="$(children_cpu_s)"; d1="$(udp_rcvbuf_errors)"
+    if [[ ! -s "$stat" ]]; then
+        echo "sipp produced no statistics; output:" >&2
+        tail -20 "$out" >&2
+        return 1
+    fi
+    R_OK="$(stat_col "$stat" 'SuccessfulCall(C)')"
+    R_FAILED="$(stat_col "$stat" 'FailedCall(C)')"
+    R_RETR="$(stat_col "$stat" 'Retransmissions(C)')"
+    R_EL="$(elapsed_s "$(stat_col "$stat" 'ElapsedTime(C)')")"
+    R_LEN="$(elapsed_s "$(stat_col "$stat" 'CallLength(C)')")"
+    R_PBX_CPU="$(awk -v a="$p0" -v b="$p1" -v e="$R_EL" 'BEGIN { printf "%.0f", 100 * (b - a) / e }')"
+    R_SIPP_CPU="$(awk -v a="$s0" -v b="$s1" -v e="$R_EL" 'BEGIN { printf "%.0f", 100 * (b - a) / e }')"
+    R_DROPS=$((d1 - d0))
+    if [[ "$R_FAILED" != 0 ]]; then
+        echo "  $R_FAILED failed at $rate/s; sipp says:" >&2
+        grep -iE 'aborting|failed|timeout' "$out" | grep -v '^ ' \
+            | sed -E 's/^[0-9-]+\s+[0-9:.]+\s+[0-9.]+: //; s/Call-Id .[^ ]*//' \
+            | cut -c1-160 | sort | uniq -c | sort -rn | head -5 >&2 || true
+        echo "  plugboard log, last 5 warnings:" >&2
+        grep -iE 'warn|error' "$BENCH_DIR/plugboard.log" | tail -5 | cut -c1-300 >&2 || true
+    fi
+}
