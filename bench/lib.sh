@@ -127,11 +127,13 @@ cpu_s() {
 
 # CPU seconds (user+system) used so far by this shell's finished children
 # (SIPp runs as one, so the difference around a run is SIPp's CPU time).
-children_cpu_s() {
-    times | tail -1 | awk '{
+# Sets CHILD_CPU; `times` must run in this shell, not in a $(...) subshell.
+children_cpu() {
+    times >"$BENCH_DIR/times"
+    CHILD_CPU="$(tail -1 "$BENCH_DIR/times" | awk '{
         t = 0
         for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] }
-        printf "%.2f", t }'
+        printf "%.2f", t }')"
 }
 
 # System-wide UDP datagrams dropped because a receive buffer was full.
@@ -151,7 +153,7 @@ sipp_step() {
     local stat="$BENCH_DIR/stat_$tag.csv" out="$BENCH_DIR/sipp_$tag.out"
     local p0 p1 s0 s1 d0 d1
     rm -f "$stat"
-    p0="$(cpu_s "$PBX_PID")"; s0="$(children_cpu_s)"; d0="$(udp_rcvbuf_errors)"
+    p0="$(cpu_s "$PBX_PID")"; children_cpu; s0=$CHILD_CPU; d0="$(udp_rcvbuf_errors)"
     timeout $((secs + 90)) sipp "$PBX_UDP" -sf "$scenario" \
         -i 127.0.0.1 -nostdin -key domain "$BENCH_DOMAIN" \
         -inf "$BENCH_DIR/users.csv" \
@@ -159,7 +161,7 @@ sipp_step() {
         -timeout $((secs + 60))s -timeout_error \
         -trace_stat -stf "$stat" -fd 1 "$@" \
         >"$out" 2>&1 || true
-    p1="$(cpu_s "$PBX_PID")"; s1="$(children_cpu_s)"; d1="$(udp_rcvbuf_errors)"
+    p1="$(cpu_s "$PBX_PID")"; children_cpu; s1=$CHILD_CPU; d1="$(udp_rcvbuf_errors)"
     if [[ ! -s "$stat" ]]; then
         echo "sipp produced no statistics; output:" >&2
         tail -20 "$out" >&2

@@ -8,6 +8,11 @@
 # hangs up; SIPp answers the BYE. Prompts come from a temporary copy of
 # prompts/ with the extra prompt added; nothing is written under prompts/.
 #
+# calls/s = successful calls / (elapsed - average call length): the rate at
+# which calls were started and completed, without the last call's tail.
+# udp_drop here is mostly plugboard's RTP piling up at SIPp's media port,
+# which SIPp binds but does not read; it says nothing about SIP.
+#
 # Rate steps of STEP_SECONDS each find where failures start, then one
 # SUSTAIN_SECONDS run at the highest step rate that had no failures, and one
 # at SUSTAIN_RATE (500/s) if that is a different rate.
@@ -67,7 +72,7 @@ run_rate() {
     awk -v r="$1" -v s="$2" -v ok="$R_OK" -v f="$R_FAILED" -v rt="$R_RETR" -v el="$R_EL" \
         -v len="$R_LEN" -v pc="$R_PBX_CPU" -v sc="$R_SIPP_CPU" -v d="$R_DROPS" 'BEGIN {
             printf "%8d %5d %9.1f %8d %7d %8d %7.0f %7.0f %7d%% %7d%% %8d\n",
-                r, s, el, ok, f, rt, ok / el, len * 1000, pc, sc, d }'
+                r, s, el, ok, f, rt, ok / (el - len), len * 1000, pc, sc, d }'
     [[ "$R_FAILED" == 0 ]]
 }
 

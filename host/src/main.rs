@@ -66,7 +66,10 @@ fn main() -> ExitCode {
 }
 
 fn run(config: plugboard_tenants::Config) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -84,8 +87,14 @@ fn run(config: plugboard_tenants::Config) -> ExitCode {
         // One machine-readable line for scripts and tests.
         println!(
             "plugboard ready udp={} tcp={}",
-            server.udp_addr().map(|a| a.to_string()).unwrap_or_else(|| "-".into()),
-            server.tcp_addr().map(|a| a.to_string()).unwrap_or_else(|| "-".into())
+            server
+                .udp_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_else(|| "-".into()),
+            server
+                .tcp_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_else(|| "-".into())
         );
         wait_for_signal().await;
         tracing::info!("shutting down");

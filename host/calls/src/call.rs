@@ -91,7 +91,8 @@ impl CallShared {
         let sip = self.core.sip();
         let local = sip.local_addr(self.peer_a.transport);
         let mut r = response_with_tag(&self.invite, 200, "OK", &self.tag_a);
-        r.headers.push("Contact", contact(self.peer_a.transport, local));
+        r.headers
+            .push("Contact", contact(self.peer_a.transport, local));
         r.headers.push("Allow", crate::reply::ALLOW);
         r.headers.push("Content-Type", "application/sdp");
         r.body = self.answer_sdp.clone().into_bytes();
@@ -121,7 +122,10 @@ impl CallShared {
         });
         st.answered = true;
         st.answered_at = Some(SystemTime::now());
-        self.core.stats.calls_answered.fetch_add(1, Ordering::Relaxed);
+        self.core
+            .stats
+            .calls_answered
+            .fetch_add(1, Ordering::Relaxed);
         true
     }
 
@@ -234,7 +238,10 @@ pub async fn inbound_invite(core: Arc<Core>, key: TxKey, req: Request, peer: Pee
             return;
         };
         // Media: our answer to the caller's offer.
-        let offer = match std::str::from_utf8(&req.body).ok().filter(|s| !s.trim().is_empty()) {
+        let offer = match std::str::from_utf8(&req.body)
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+        {
             Some(s) => match sdp::parse_offer(s) {
                 Ok(o) => o,
                 Err(e) => {
@@ -257,8 +264,10 @@ pub async fn inbound_invite(core: Arc<Core>, key: TxKey, req: Request, peer: Pee
             Ok(s) => s,
             Err(e) => {
                 warn!("no media port: {e}");
-                core.sip()
-                    .respond(key, reject(&req, 503, "Service Unavailable", "no media port"));
+                core.sip().respond(
+                    key,
+                    reject(&req, 503, "Service Unavailable", "no media port"),
+                );
                 return;
             }
         };
@@ -379,12 +388,8 @@ async fn watch_legs(shared: Arc<CallShared>, mut rx: mpsc::UnboundedReceiver<(Si
                 let answered = shared.state.lock().expect("call state").answered;
                 if !answered {
                     info!("caller cancelled");
-                    let r = response_with_tag(
-                        &shared.invite,
-                        487,
-                        "Request Terminated",
-                        &shared.tag_a,
-                    );
+                    let r =
+                        response_with_tag(&shared.invite, 487, "Request Terminated", &shared.tag_a);
                     shared.state.lock().expect("call state").finished = true;
                     shared.core.sip().respond(shared.invite_key, r);
                     let _ = shared.gone.send(true);
@@ -483,10 +488,10 @@ async fn reinvite(shared: &Arc<CallShared>, side: Side, key: TxKey, req: Request
         (shared.answer_sdp.clone(), other)
     };
     if side == Side::A && !body.trim().is_empty() {
-        if let Ok(offer) = sdp::parse_offer(&body) {
-            if let Ok((_, n)) = sdp::answer(&offer, shared.media_a.local_addr(), 1) {
-                shared.media_a.set_remote(n);
-            }
+        if let Ok(offer) = sdp::parse_offer(&body)
+            && let Ok((_, n)) = sdp::answer(&offer, shared.media_a.local_addr(), 1)
+        {
+            shared.media_a.set_remote(n);
         }
         shared.media_a.set_hold(held);
     }
@@ -518,15 +523,16 @@ async fn reinvite(shared: &Arc<CallShared>, side: Side, key: TxKey, req: Request
         .await
         .ok()
         .flatten();
-        if let Some(resp) = &res {
-            if (200..300).contains(&resp.status) {
-                sip.send_stateless(peer, Message::Request(d.ack(seq)));
-            }
+        if let Some(resp) = &res
+            && (200..300).contains(&resp.status)
+        {
+            sip.send_stateless(peer, Message::Request(d.ack(seq)));
         }
     }
     let mut r = Response::for_request(&req, 200, "OK");
     let local = sip.local_addr(shared.peer_a.transport);
-    r.headers.push("Contact", contact(shared.peer_a.transport, local));
+    r.headers
+        .push("Contact", contact(shared.peer_a.transport, local));
     r.headers.push("Content-Type", "application/sdp");
     r.body = with_direction(&session_sdp, direction_answer(&dir)).into_bytes();
     sip.respond(key, r);
@@ -557,11 +563,7 @@ pub async fn dial_user(shared: &Arc<CallShared>, ext: &str, timeout: Duration) -
     let call_id_b = new_call_id(&tenant.domain);
     let tag_b = new_tag();
     let caller = shared.invite.headers.from_addr().unwrap_or_default();
-    let mut from_b = NameAddr::new(Uri::sip(
-        caller.uri.user.as_deref(),
-        &tenant.domain,
-        None,
-    ));
+    let mut from_b = NameAddr::new(Uri::sip(caller.uri.user.as_deref(), &tenant.domain, None));
     from_b.display = caller.display.clone();
     set_param(&mut from_b.params, "tag", Some(tag_b.clone()));
     let to_b = NameAddr::new(Uri::sip(Some(ext), &tenant.domain, None));
@@ -585,7 +587,8 @@ pub async fn dial_user(shared: &Arc<CallShared>, ext: &str, timeout: Duration) -
         inv.headers.push("To", to_b.to_string());
         inv.headers.push("Call-ID", call_id_b.clone());
         inv.headers.push("CSeq", "1 INVITE");
-        inv.headers.push("Contact", contact(t.peer.transport, local));
+        inv.headers
+            .push("Contact", contact(t.peer.transport, local));
         inv.headers.push("Allow", crate::reply::ALLOW);
         inv.headers.push("Content-Type", "application/sdp");
         inv.body = offer.clone().into_bytes();
@@ -608,7 +611,8 @@ pub async fn dial_user(shared: &Arc<CallShared>, ext: &str, timeout: Duration) -
     tokio::pin!(deadline);
     let mut winner: Option<(usize, Response)> = None;
     let mut rang = false;
-    let cancel_all = |invites: &Vec<Option<(Request, Peer, std::net::SocketAddr)>>, except: Option<usize>| {
+    let cancel_all = |invites: &Vec<Option<(Request, Peer, std::net::SocketAddr)>>,
+                      except: Option<usize>| {
         for (j, inv) in invites.iter().enumerate() {
             if Some(j) == except {
                 continue;
@@ -745,7 +749,9 @@ fn merge_status(best: u16, new: u16) -> u16 {
 async fn hangup_b(shared: &Arc<CallShared>) {
     let bye = {
         let mut st = shared.state.lock().expect("call state");
-        st.dialog_b.as_mut().map(|d| (d.peer, d.request(Method::Bye)))
+        st.dialog_b
+            .as_mut()
+            .map(|d| (d.peer, d.request(Method::Bye)))
     };
     if let Some((peer, bye)) = bye {
         let mut rx = shared.core.sip().request(peer, bye);

@@ -53,7 +53,9 @@ pub fn authenticate<'a>(
     };
     match nonces.check(&creds.nonce, now) {
         NonceState::Valid => {}
-        NonceState::Stale => return AuthResult::Reject(challenge(req, tenant, nonces, algorithms, now, true)),
+        NonceState::Stale => {
+            return AuthResult::Reject(challenge(req, tenant, nonces, algorithms, now, true));
+        }
         NonceState::Invalid => {
             return AuthResult::Reject(challenge(req, tenant, nonces, algorithms, now, false));
         }
@@ -62,10 +64,10 @@ pub fn authenticate<'a>(
         Some(u) => u,
         None => return AuthResult::Reject(refuse(req, "Unknown user")),
     };
-    if let Some(exp) = expected_user {
-        if exp != creds.username {
-            return AuthResult::Reject(refuse(req, "Credentials do not match the user"));
-        }
+    if let Some(exp) = expected_user
+        && exp != creds.username
+    {
+        return AuthResult::Reject(refuse(req, "Credentials do not match the user"));
     }
     let ha1 = auth::ha1(
         creds.algorithm,

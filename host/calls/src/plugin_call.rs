@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use plugboard_media::{PlayOutcome as MediaPlay, RecordOptions as MediaRecord, RecordStop as MStop};
+use plugboard_media::{
+    PlayOutcome as MediaPlay, RecordOptions as MediaRecord, RecordStop as MStop,
+};
 use plugboard_plugins::{
     CallControl, CallError, CallInfo, CallRun, CollectOptions, Collected, DialOutcome, Party,
     PlayOutcome, PluginStorage, Prompt, RecordOptions, RecordStop, RecordingInfo, RecordingMeta,
@@ -67,19 +69,20 @@ pub async fn run(shared: &Arc<CallShared>, name: &str, config: Vec<(String, Stri
     };
     shared.state.lock().expect("call state").disposition = Some(disposition);
     match outcome {
-        RunOutcome::Completed => shared.end_a(480, "Temporarily Unavailable", "plugin ended").await,
+        RunOutcome::Completed => {
+            shared
+                .end_a(480, "Temporarily Unavailable", "plugin ended")
+                .await
+        }
         _ => {
             // Fallback: an answered caller hears the error prompt, then BYE; an
             // unanswered one gets 500 with a Reason.
             let answered = shared.state.lock().expect("call state").answered;
-            if answered && !shared.is_gone() {
-                if let Ok(a) = core
-                    .prompts
-                    .stock(&shared.tenant.language, "error")
-                    .await
-                {
-                    let _ = shared.media_a.play(&a, false).await;
-                }
+            if answered
+                && !shared.is_gone()
+                && let Ok(a) = core.prompts.stock(&shared.tenant.language, "error").await
+            {
+                let _ = shared.media_a.play(&a, false).await;
             }
             shared
                 .end_a(500, "Server Internal Error", "plugin failed")
@@ -112,7 +115,13 @@ fn party(n: &plugboard_sip::NameAddr) -> Party {
 }
 
 /// Headers a plugin may read (call-info.headers).
-const SELECTED_HEADERS: &[&str] = &["User-Agent", "Diversion", "History-Info", "Subject", "Priority"];
+const SELECTED_HEADERS: &[&str] = &[
+    "User-Agent",
+    "Diversion",
+    "History-Info",
+    "Subject",
+    "Priority",
+];
 
 #[async_trait::async_trait]
 impl CallControl for PluginCall {
@@ -138,9 +147,15 @@ impl CallControl for PluginCall {
         for p in prompts {
             let audio = match p {
                 Prompt::Stock(n) => core.prompts.stock(lang, &n).await,
-                Prompt::Tenant(n) => core.prompts.tenant(&self.shared.tenant.domain, lang, &n).await,
+                Prompt::Tenant(n) => {
+                    core.prompts
+                        .tenant(&self.shared.tenant.domain, lang, &n)
+                        .await
+                }
                 Prompt::Recording(id) => {
-                    core.prompts.recording(core.store.as_ref(), &self.scope, &id).await
+                    core.prompts
+                        .recording(core.store.as_ref(), &self.scope, &id)
+                        .await
                 }
                 Prompt::Silence(ms) => Ok(plugboard_media::Audio::silence(ms.min(60_000))),
             };
@@ -207,12 +222,14 @@ impl CallControl for PluginCall {
         self.live()?;
         self.answer().await?;
         let core = &self.shared.core;
-        if o.beep {
-            if let Ok(b) = core.prompts.stock(&self.shared.tenant.language, "beep").await {
-                if let MediaPlay::Closed = self.shared.media_a.play(&b, false).await {
-                    return Err(CallError::HungUp);
-                }
-            }
+        if o.beep
+            && let Ok(b) = core
+                .prompts
+                .stock(&self.shared.tenant.language, "beep")
+                .await
+            && let MediaPlay::Closed = self.shared.media_a.play(&b, false).await
+        {
+            return Err(CallError::HungUp);
         }
         self.shared.media_a.clear_digits();
         let rec = self
@@ -329,7 +346,10 @@ fn meta(m: plugboard_store::RecordingMeta) -> RecordingMeta {
 #[async_trait::async_trait]
 impl PluginStorage for ScopedStorage {
     async fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        self.store.kv_get(&self.scope, key).await.map_err(storage_err)
+        self.store
+            .kv_get(&self.scope, key)
+            .await
+            .map_err(storage_err)
     }
     async fn kv_set(&self, key: &str, value: Vec<u8>) -> Result<(), StorageError> {
         self.store
@@ -338,10 +358,16 @@ impl PluginStorage for ScopedStorage {
             .map_err(storage_err)
     }
     async fn kv_delete(&self, key: &str) -> Result<bool, StorageError> {
-        self.store.kv_delete(&self.scope, key).await.map_err(storage_err)
+        self.store
+            .kv_delete(&self.scope, key)
+            .await
+            .map_err(storage_err)
     }
     async fn kv_list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
-        self.store.kv_list(&self.scope, prefix).await.map_err(storage_err)
+        self.store
+            .kv_list(&self.scope, prefix)
+            .await
+            .map_err(storage_err)
     }
     async fn recording_get(&self, id: &str) -> Result<Option<RecordingMeta>, StorageError> {
         Ok(self

@@ -94,7 +94,12 @@ impl Prompts {
     }
 
     /// A recording of this plugin and tenant (not cached).
-    pub async fn recording(&self, store: &dyn Store, scope: &Scope, id: &str) -> Result<Audio, CallError> {
+    pub async fn recording(
+        &self,
+        store: &dyn Store,
+        scope: &Scope,
+        id: &str,
+    ) -> Result<Audio, CallError> {
         let found = store
             .recording_get(scope, id)
             .await
@@ -105,7 +110,8 @@ impl Prompts {
         let bytes = tokio::fs::read(&path)
             .await
             .map_err(|e| CallError::Failed(format!("recording {id}: {e}")))?;
-        plugboard_media::wav::read_wav(&bytes).map_err(|e| CallError::Failed(format!("recording {id}: {e}")))
+        plugboard_media::wav::read_wav(&bytes)
+            .map_err(|e| CallError::Failed(format!("recording {id}: {e}")))
     }
 }
 

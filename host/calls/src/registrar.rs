@@ -190,7 +190,11 @@ impl Registrar {
         for b in &current {
             resp.headers.push(
                 "Contact",
-                format!("<{}>;expires={}", b.contact, b.expires_at_unix.saturating_sub(now)),
+                format!(
+                    "<{}>;expires={}",
+                    b.contact,
+                    b.expires_at_unix.saturating_sub(now)
+                ),
             );
         }
         {

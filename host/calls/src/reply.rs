@@ -8,13 +8,12 @@ use plugboard_sip::{Request, Response};
 /// To has none.
 pub fn response_with_tag(req: &Request, status: u16, reason: &str, tag: &str) -> Response {
     let mut r = Response::for_request(req, status, reason);
-    if status > 100 {
-        if let Ok(mut to) = req.headers.to_addr() {
-            if to.tag().is_none() {
-                set_param(&mut to.params, "tag", Some(tag.to_string()));
-                r.headers.set("To", to.to_string());
-            }
-        }
+    if status > 100
+        && let Ok(mut to) = req.headers.to_addr()
+        && to.tag().is_none()
+    {
+        set_param(&mut to.params, "tag", Some(tag.to_string()));
+        r.headers.set("To", to.to_string());
     }
     r
 }

@@ -30,7 +30,11 @@ use crate::transport::{self, Dispatcher, SipHandle};
 #[derive(Debug)]
 pub enum LegMsg {
     /// An in-dialog request (BYE, re-INVITE, INFO, UPDATE, ...).
-    Request { key: TxKey, req: Request, peer: Peer },
+    Request {
+        key: TxKey,
+        req: Request,
+        peer: Peer,
+    },
     /// An ACK for one of our 2xx responses.
     Ack(Request),
     /// The caller cancelled the INVITE.
@@ -261,7 +265,12 @@ impl Dispatcher for CoreDispatcher {
                 }
                 None => sip.respond(
                     key,
-                    reject(&req, 481, "Call/Transaction Does Not Exist", "no such dialog"),
+                    reject(
+                        &req,
+                        481,
+                        "Call/Transaction Does Not Exist",
+                        "no such dialog",
+                    ),
                 ),
             }
             return;
@@ -279,7 +288,12 @@ impl Dispatcher for CoreDispatcher {
             }
             Method::Bye => sip.respond(
                 key,
-                reject(&req, 481, "Call/Transaction Does Not Exist", "no such dialog"),
+                reject(
+                    &req,
+                    481,
+                    "Call/Transaction Does Not Exist",
+                    "no such dialog",
+                ),
             ),
             _ => {
                 let mut r = reply(&req, 405, "Method Not Allowed");
@@ -296,7 +310,13 @@ impl Dispatcher for CoreDispatcher {
     }
 
     fn cancel(&self, invite: TxKey, _request: Request) {
-        let tx = self.0.invites.lock().expect("invites lock").get(&invite).cloned();
+        let tx = self
+            .0
+            .invites
+            .lock()
+            .expect("invites lock")
+            .get(&invite)
+            .cloned();
         if let Some(tx) = tx {
             let _ = tx.send((Side::A, LegMsg::Cancel));
         }
@@ -308,7 +328,8 @@ fn options_reply(req: &Request) -> plugboard_sip::Response {
     r.headers.push("Allow", ALLOW);
     r.headers.push("Accept", "application/sdp");
     r.headers.push("Supported", "");
-    r.headers.push("Server", concat!("plugboard/", env!("CARGO_PKG_VERSION")));
+    r.headers
+        .push("Server", concat!("plugboard/", env!("CARGO_PKG_VERSION")));
     r
 }
 
@@ -327,7 +348,13 @@ async fn register(core: &Arc<Core>, req: &Request, peer: Peer) -> plugboard_sip:
     if tenant.user(&user).is_none() {
         return reject(req, 404, "Not Found", "unknown user");
     }
-    match authenticate(req, tenant, &core.nonces, &core.digest_algorithms, Some(&user)) {
+    match authenticate(
+        req,
+        tenant,
+        &core.nonces,
+        &core.digest_algorithms,
+        Some(&user),
+    ) {
         AuthResult::Reject(r) => r,
         AuthResult::Ok(_) => {
             core.stats.registrations.fetch_add(1, Ordering::Relaxed);

@@ -92,11 +92,9 @@ pub async fn start(
 ) -> anyhow::Result<SipHandle> {
     let (tx, rx) = mpsc::unbounded_channel();
     let udp_sock = match udp {
-        Some(a) => Some(Arc::new(
-            UdpSocket::bind(a)
-                .await
-                .with_context(|| format!("cannot bind SIP UDP {a} (is the port in use?)"))?,
-        )),
+        Some(a) => Some(Arc::new(UdpSocket::bind(a).await.with_context(|| {
+            format!("cannot bind SIP UDP {a} (is the port in use?)")
+        })?)),
         None => None,
     };
     let listener = match tcp {
@@ -235,10 +233,10 @@ impl Driver {
                     let invite_2xx = (200..300).contains(&response.status)
                         && matches!(response.headers.cseq(), Ok(c) if c.method == plugboard_sip::Method::Invite);
                     let done = response.status >= 200 && !invite_2xx;
-                    if let Some(c) = self.clients.get(&key) {
-                        if c.send(ClientEvent::Response(response)).is_err() || done {
-                            self.clients.remove(&key);
-                        }
+                    if let Some(c) = self.clients.get(&key)
+                        && (c.send(ClientEvent::Response(response)).is_err() || done)
+                    {
+                        self.clients.remove(&key);
                     }
                 }
                 Event::Timeout { key } => {

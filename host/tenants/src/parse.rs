@@ -242,9 +242,9 @@ impl Checker<'_> {
             Some(v) => {
                 let list = v.get_ref().clone();
                 if list.is_empty()
-                    || list
-                        .iter()
-                        .any(|a| !a.eq_ignore_ascii_case("MD5") && !a.eq_ignore_ascii_case("SHA-256"))
+                    || list.iter().any(|a| {
+                        !a.eq_ignore_ascii_case("MD5") && !a.eq_ignore_ascii_case("SHA-256")
+                    })
                 {
                     return Err(self.err(
                         Some(v.span()),

@@ -27,7 +27,6 @@ impl CallFlow for Attendant {
 
 plugboard_sdk::export_call_flow!(Attendant);
 
-
 fn attend(call: &Call) -> Result<()> {
     call.answer()?;
     for _attempt in 0..3 {
@@ -44,7 +43,10 @@ fn attend(call: &Call) -> Result<()> {
         let ext = input.digits;
         log::info(&format!("dialling extension {ext}"));
         call.play(&[Prompt::stock("connecting")], false)?;
-        match call.dial(&ext, DialOptions::timeout_ms(config_ms("ring_timeout_s", 20)))? {
+        match call.dial(
+            &ext,
+            DialOptions::timeout_ms(config_ms("ring_timeout_s", 20)),
+        )? {
             DialOutcome::Answered => return Ok(()),
             DialOutcome::Failed => {
                 call.play(&[Prompt::stock("invalid")], false)?;
@@ -98,7 +100,10 @@ fn mailbox(call: &Call) -> Result<()> {
     let prefix = format!("msg/{me}/");
     let keys = kv::list_keys(&prefix)?;
     if keys.is_empty() {
-        call.play(&[Prompt::stock("no-messages"), Prompt::stock("goodbye")], false)?;
+        call.play(
+            &[Prompt::stock("no-messages"), Prompt::stock("goodbye")],
+            false,
+        )?;
         call.hangup();
         return Ok(());
     }

@@ -114,7 +114,10 @@ impl Setup {
             s.push('\n');
         }
         for (name, path) in &self.plugins {
-            s.push_str(&format!("\n[plugins.{name}]\npath = \"{}\"\n", path.display()));
+            s.push_str(&format!(
+                "\n[plugins.{name}]\npath = \"{}\"\n",
+                path.display()
+            ));
         }
         s.push_str(&format!("\n[[tenant]]\ndomain = \"{DOMAIN}\"\n"));
         for (ext, pw) in &self.users {
@@ -211,7 +214,9 @@ impl Pbx {
 
     fn terminate(&mut self) {
         if let Some(c) = self.child.as_mut() {
-            let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = c.try_wait() {
@@ -227,8 +232,14 @@ impl Pbx {
         // Keep the same ports so registrations stay meaningful.
         let cfg = std::fs::read_to_string(&self.config_path).expect("config");
         let cfg = cfg
-            .replace("sip_udp = \"127.0.0.1:0\"", &format!("sip_udp = \"{}\"", self.udp))
-            .replace("sip_tcp = \"127.0.0.1:0\"", &format!("sip_tcp = \"{}\"", self.tcp));
+            .replace(
+                "sip_udp = \"127.0.0.1:0\"",
+                &format!("sip_udp = \"{}\"", self.udp),
+            )
+            .replace(
+                "sip_tcp = \"127.0.0.1:0\"",
+                &format!("sip_tcp = \"{}\"", self.tcp),
+            );
         std::fs::write(&self.config_path, cfg).expect("config");
         self.spawn();
     }

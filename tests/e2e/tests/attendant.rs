@@ -5,13 +5,17 @@
 
 use std::time::Duration;
 
-use plugboard_e2e::{DOMAIN, Pbx, Setup, describe, free_udp_port, plugin_wasm, sipp, sipp_spawn, wait_bounded};
+use plugboard_e2e::{
+    DOMAIN, Pbx, Setup, describe, free_udp_port, plugin_wasm, sipp, sipp_spawn, wait_bounded,
+};
 
 fn setup() -> Setup {
     let mut s = Setup::default();
-    s.plugins.push(("attendant".into(), plugin_wasm("plugboard_attendant")));
+    s.plugins
+        .push(("attendant".into(), plugin_wasm("plugboard_attendant")));
     s.dialplan = vec![
-        r#""100" = { plugin = "attendant", config = { ring_timeout_s = 3, max_message_s = 3 } }"#.into(),
+        r#""100" = { plugin = "attendant", config = { ring_timeout_s = 3, max_message_s = 3 } }"#
+            .into(),
         r#""*98" = { plugin = "attendant", config = { mode = "mailbox" } }"#.into(),
     ];
     s
@@ -23,7 +27,9 @@ fn register_at(pbx: &Pbx, user: &str, port: u16) {
     let out = sipp(
         "register.xml",
         pbx.udp,
-        &["-s", user, "-au", user, "-ap", &pw, "-key", "expires", "3600", "-p", &p, "-m", "1"],
+        &[
+            "-s", user, "-au", user, "-ap", &pw, "-key", "expires", "3600", "-p", &p, "-m", "1",
+        ],
         Duration::from_secs(20),
     );
     assert!(out.status.success(), "register {user}: {}", describe(&out));
@@ -37,8 +43,24 @@ fn caller(pbx: &Pbx, scenario: &str, from: &str, number: &str) -> std::process::
         scenario,
         pbx.udp,
         &[
-            "-s", number, "-key", "caller", from, "-au", from, "-ap", &pw, "-m", "1", "-mp", &mp,
-            "-p", &p, "-timeout", "60s", "-timeout_error",
+            "-s",
+            number,
+            "-key",
+            "caller",
+            from,
+            "-au",
+            from,
+            "-ap",
+            &pw,
+            "-m",
+            "1",
+            "-mp",
+            &mp,
+            "-p",
+            &p,
+            "-timeout",
+            "60s",
+            "-timeout_error",
         ],
         Duration::from_secs(70),
     )
@@ -55,7 +77,8 @@ fn wav_ms(bytes: &[u8]) -> u64 {
     // Find the data chunk.
     let mut i = 12;
     while i + 8 <= bytes.len() {
-        let len = u32::from_le_bytes([bytes[i + 4], bytes[i + 5], bytes[i + 6], bytes[i + 7]]) as usize;
+        let len =
+            u32::from_le_bytes([bytes[i + 4], bytes[i + 5], bytes[i + 6], bytes[i + 7]]) as usize;
         if &bytes[i..i + 4] == b"data" {
             return (len as u64 / 2) * 1000 / 8000;
         }
@@ -75,17 +98,42 @@ fn dtmf_selects_the_extension_and_an_unanswered_call_leaves_a_message() {
     let callee = sipp_spawn(
         "uas_cancelled.xml",
         pbx.udp,
-        &["-p", &p, "-mp", &mp, "-m", "1", "-timeout", "40s", "-timeout_error"],
+        &[
+            "-p",
+            &p,
+            "-mp",
+            &mp,
+            "-m",
+            "1",
+            "-timeout",
+            "40s",
+            "-timeout_error",
+        ],
     );
     std::thread::sleep(Duration::from_millis(300));
 
     let out = caller(&pbx, "uac_attendant.xml", "101", "100");
-    assert!(out.status.success(), "caller: {}\nlog:\n{}", describe(&out), pbx.log());
+    assert!(
+        out.status.success(),
+        "caller: {}\nlog:\n{}",
+        describe(&out),
+        pbx.log()
+    );
     let cout = wait_bounded(callee, Duration::from_secs(10));
-    assert!(cout.status.success(), "the dialled extension did not ring: {}\nlog:\n{}", describe(&cout), pbx.log());
+    assert!(
+        cout.status.success(),
+        "the dialled extension did not ring: {}\nlog:\n{}",
+        describe(&cout),
+        pbx.log()
+    );
 
     // The message: one WAV of the configured 3 s maximum.
-    let dir = pbx.dir.path().join("data/recordings").join(DOMAIN).join("attendant");
+    let dir = pbx
+        .dir
+        .path()
+        .join("data/recordings")
+        .join(DOMAIN)
+        .join("attendant");
     let wavs: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}\nlog:\n{}", dir.display(), pbx.log()))
         .filter_map(|e| e.ok())
@@ -94,14 +142,25 @@ fn dtmf_selects_the_extension_and_an_unanswered_call_leaves_a_message() {
         .collect();
     assert_eq!(wavs.len(), 1, "recordings: {wavs:?}\nlog:\n{}", pbx.log());
     let ms = wav_ms(&std::fs::read(&wavs[0]).expect("read wav"));
-    assert!((2800..=3100).contains(&ms), "recording is {ms} ms, expected about 3000");
+    assert!(
+        (2800..=3100).contains(&ms),
+        "recording is {ms} ms, expected about 3000"
+    );
     let log = pbx.log();
-    assert!(log.contains("dialling extension 102"), "DTMF 1 0 2 # did not select 102:\n{log}");
+    assert!(
+        log.contains("dialling extension 102"),
+        "DTMF 1 0 2 # did not select 102:\n{log}"
+    );
 
     // 102 listens to it through *98: intro, "message from 1 0 1", the 3 s
     // recording and the menu prompt are far more audio than "no messages".
     let out = caller(&pbx, "uac_gets_bye.xml", "102", "*98");
-    assert!(out.status.success(), "mailbox: {}\nlog:\n{}", describe(&out), pbx.log());
+    assert!(
+        out.status.success(),
+        "mailbox: {}\nlog:\n{}",
+        describe(&out),
+        pbx.log()
+    );
     let cdrs = pbx.wait_cdrs(2, Duration::from_secs(5));
     let cdr = cdrs.last().expect("mailbox CDR");
     let sent = cdr["rtp_a_tx"].as_u64().unwrap_or(0);

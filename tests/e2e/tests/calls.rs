@@ -13,7 +13,9 @@ fn register_at(pbx: &Pbx, user: &str, port: u16) {
     let out = sipp(
         "register.xml",
         pbx.udp,
-        &["-s", user, "-au", user, "-ap", &pw, "-key", "expires", "3600", "-p", &p, "-m", "1"],
+        &[
+            "-s", user, "-au", user, "-ap", &pw, "-key", "expires", "3600", "-p", &p, "-m", "1",
+        ],
         Duration::from_secs(20),
     );
     assert!(out.status.success(), "register {user}: {}", describe(&out));
@@ -26,7 +28,18 @@ fn callee(pbx: &Pbx, scenario: &str, port: u16, media: u16) -> std::process::Chi
     sipp_spawn(
         scenario,
         pbx.udp,
-        &["-p", &p, "-mp", &mp, "-rtp_echo", "-m", "1", "-timeout", "30s", "-timeout_error"],
+        &[
+            "-p",
+            &p,
+            "-mp",
+            &mp,
+            "-rtp_echo",
+            "-m",
+            "1",
+            "-timeout",
+            "30s",
+            "-timeout_error",
+        ],
     )
 }
 
@@ -38,8 +51,24 @@ fn caller(pbx: &Pbx, scenario: &str, from: &str, number: &str) -> std::process::
         scenario,
         pbx.udp,
         &[
-            "-s", number, "-key", "caller", from, "-au", from, "-ap", &pw, "-m", "1", "-mp", &mp,
-            "-p", &free_udp_port().to_string(), "-timeout", "30s", "-timeout_error",
+            "-s",
+            number,
+            "-key",
+            "caller",
+            from,
+            "-au",
+            from,
+            "-ap",
+            &pw,
+            "-m",
+            "1",
+            "-mp",
+            &mp,
+            "-p",
+            &free_udp_port().to_string(),
+            "-timeout",
+            "30s",
+            "-timeout_error",
         ],
         Duration::from_secs(40),
     )
@@ -53,7 +82,12 @@ fn a_call_between_two_registered_users_carries_rtp_both_ways() {
     let callee = callee(&pbx, "uas.xml", port, free_udp_port());
     std::thread::sleep(Duration::from_millis(300));
     let out = caller(&pbx, "uac_call.xml", "101", "102");
-    assert!(out.status.success(), "caller: {}\nlog:\n{}", describe(&out), pbx.log());
+    assert!(
+        out.status.success(),
+        "caller: {}\nlog:\n{}",
+        describe(&out),
+        pbx.log()
+    );
     let cout = wait_bounded(callee, Duration::from_secs(10));
     assert!(cout.status.success(), "callee: {}", describe(&cout));
     let cdrs = pbx.wait_cdrs(1, Duration::from_secs(5));
@@ -74,13 +108,22 @@ fn a_busy_callee_gives_486_and_an_unknown_number_404() {
     let callee = callee(&pbx, "uas_busy.xml", port, free_udp_port());
     std::thread::sleep(Duration::from_millis(300));
     let out = caller(&pbx, "uac_expect_486.xml", "101", "102");
-    assert!(out.status.success(), "busy: {}\nlog:\n{}", describe(&out), pbx.log());
+    assert!(
+        out.status.success(),
+        "busy: {}\nlog:\n{}",
+        describe(&out),
+        pbx.log()
+    );
     let _ = wait_bounded(callee, Duration::from_secs(5));
     let out = caller(&pbx, "uac_expect_404.xml", "101", "999");
     assert!(out.status.success(), "unknown number: {}", describe(&out));
     // A registered-nowhere user: 480.
     let out = caller(&pbx, "uac_expect_480.xml", "101", "104");
-    assert!(out.status.success(), "unregistered user: {}", describe(&out));
+    assert!(
+        out.status.success(),
+        "unregistered user: {}",
+        describe(&out)
+    );
 }
 
 #[test]
@@ -91,9 +134,18 @@ fn cancel_from_the_caller_reaches_the_ringing_callee() {
     let callee = callee(&pbx, "uas_cancelled.xml", port, free_udp_port());
     std::thread::sleep(Duration::from_millis(300));
     let out = caller(&pbx, "uac_cancel.xml", "101", "102");
-    assert!(out.status.success(), "caller: {}\nlog:\n{}", describe(&out), pbx.log());
+    assert!(
+        out.status.success(),
+        "caller: {}\nlog:\n{}",
+        describe(&out),
+        pbx.log()
+    );
     let cout = wait_bounded(callee, Duration::from_secs(10));
-    assert!(cout.status.success(), "callee saw no CANCEL: {}", describe(&cout));
+    assert!(
+        cout.status.success(),
+        "callee saw no CANCEL: {}",
+        describe(&cout)
+    );
 }
 
 #[test]
@@ -104,7 +156,12 @@ fn bye_from_the_callee_ends_the_callers_leg() {
     let callee = callee(&pbx, "uas_hangs_up.xml", port, free_udp_port());
     std::thread::sleep(Duration::from_millis(300));
     let out = caller(&pbx, "uac_gets_bye.xml", "101", "102");
-    assert!(out.status.success(), "caller got no BYE: {}\nlog:\n{}", describe(&out), pbx.log());
+    assert!(
+        out.status.success(),
+        "caller got no BYE: {}\nlog:\n{}",
+        describe(&out),
+        pbx.log()
+    );
     let cout = wait_bounded(callee, Duration::from_secs(10));
     assert!(cout.status.success(), "callee: {}", describe(&cout));
 }
@@ -118,7 +175,12 @@ fn registrations_survive_a_restart() {
     let callee = callee(&pbx, "uas.xml", port, free_udp_port());
     std::thread::sleep(Duration::from_millis(300));
     let out = caller(&pbx, "uac_call.xml", "101", "102");
-    assert!(out.status.success(), "call after restart: {}\nlog:\n{}", describe(&out), pbx.log());
+    assert!(
+        out.status.success(),
+        "call after restart: {}\nlog:\n{}",
+        describe(&out),
+        pbx.log()
+    );
     let _ = wait_bounded(callee, Duration::from_secs(10));
 }
 
@@ -132,17 +194,28 @@ fn all_contacts_ring_the_first_answer_wins_and_star_unregisters() {
     let ringing = callee(&pbx, "uas_cancelled.xml", p2, free_udp_port());
     std::thread::sleep(Duration::from_millis(300));
     let out = caller(&pbx, "uac_call.xml", "101", "102");
-    assert!(out.status.success(), "caller: {}\nlog:\n{}", describe(&out), pbx.log());
+    assert!(
+        out.status.success(),
+        "caller: {}\nlog:\n{}",
+        describe(&out),
+        pbx.log()
+    );
     let a = wait_bounded(answering, Duration::from_secs(10));
     assert!(a.status.success(), "answering contact: {}", describe(&a));
     let r = wait_bounded(ringing, Duration::from_secs(10));
-    assert!(r.status.success(), "the other contact was not rung and cancelled: {}", describe(&r));
+    assert!(
+        r.status.success(),
+        "the other contact was not rung and cancelled: {}",
+        describe(&r)
+    );
 
     // Contact: * with Expires: 0 removes both bindings: 102 is unreachable.
     let out = sipp(
         "unregister_all.xml",
         pbx.udp,
-        &["-s", "102", "-au", "102", "-ap", "pw102", "-key", "expires", "0", "-m", "1"],
+        &[
+            "-s", "102", "-au", "102", "-ap", "pw102", "-key", "expires", "0", "-m", "1",
+        ],
         Duration::from_secs(20),
     );
     assert!(out.status.success(), "unregister: {}", describe(&out));
@@ -158,7 +231,10 @@ fn register_and_call_over_tcp() {
     let out = sipp(
         "register.xml",
         pbx.tcp,
-        &["-t", "t1", "-s", "102", "-au", "102", "-ap", "pw102", "-key", "expires", "3600", "-p", &p, "-m", "1"],
+        &[
+            "-t", "t1", "-s", "102", "-au", "102", "-ap", "pw102", "-key", "expires", "3600", "-p",
+            &p, "-m", "1",
+        ],
         Duration::from_secs(20),
     );
     assert!(out.status.success(), "TCP register: {}", describe(&out));
@@ -167,7 +243,20 @@ fn register_and_call_over_tcp() {
     let callee = sipp_spawn(
         "uas.xml",
         pbx.tcp,
-        &["-t", "t1", "-p", &p, "-mp", &mp, "-rtp_echo", "-m", "1", "-timeout", "30s", "-timeout_error"],
+        &[
+            "-t",
+            "t1",
+            "-p",
+            &p,
+            "-mp",
+            &mp,
+            "-rtp_echo",
+            "-m",
+            "1",
+            "-timeout",
+            "30s",
+            "-timeout_error",
+        ],
     );
     std::thread::sleep(Duration::from_millis(300));
     let mp = free_udp_port().to_string();
@@ -175,12 +264,35 @@ fn register_and_call_over_tcp() {
         "uac_call.xml",
         pbx.tcp,
         &[
-            "-t", "t1", "-s", "102", "-key", "caller", "101", "-au", "101", "-ap", "pw101", "-m", "1",
-            "-mp", &mp, "-p", &free_udp_port().to_string(), "-timeout", "30s", "-timeout_error",
+            "-t",
+            "t1",
+            "-s",
+            "102",
+            "-key",
+            "caller",
+            "101",
+            "-au",
+            "101",
+            "-ap",
+            "pw101",
+            "-m",
+            "1",
+            "-mp",
+            &mp,
+            "-p",
+            &free_udp_port().to_string(),
+            "-timeout",
+            "30s",
+            "-timeout_error",
         ],
         Duration::from_secs(40),
     );
-    assert!(out.status.success(), "TCP caller: {}\nlog:\n{}", describe(&out), pbx.log());
+    assert!(
+        out.status.success(),
+        "TCP caller: {}\nlog:\n{}",
+        describe(&out),
+        pbx.log()
+    );
     let cout = wait_bounded(callee, Duration::from_secs(10));
     assert!(cout.status.success(), "TCP callee: {}", describe(&cout));
 }
@@ -193,7 +305,17 @@ fn a_hold_re_invite_is_passed_through_to_the_other_leg() {
     let callee = callee(&pbx, "uas_hold.xml", port, free_udp_port());
     std::thread::sleep(Duration::from_millis(300));
     let out = caller(&pbx, "uac_hold.xml", "101", "102");
-    assert!(out.status.success(), "caller: {}\nlog:\n{}", describe(&out), pbx.log());
+    assert!(
+        out.status.success(),
+        "caller: {}\nlog:\n{}",
+        describe(&out),
+        pbx.log()
+    );
     let cout = wait_bounded(callee, Duration::from_secs(10));
-    assert!(cout.status.success(), "callee saw no hold re-INVITE: {}\nlog:\n{}", describe(&cout), pbx.log());
+    assert!(
+        cout.status.success(),
+        "callee saw no hold re-INVITE: {}\nlog:\n{}",
+        describe(&cout),
+        pbx.log()
+    );
 }

@@ -25,10 +25,10 @@ fn register(sock: &UdpSocket, pbx: &Pbx, cseq: u32, auth: Option<&str>) -> Respo
     let mut buf = [0u8; 65535];
     loop {
         let (n, _) = sock.recv_from(&mut buf).expect("response within 5 s");
-        if let Ok(Message::Response(r)) = parse_message(&buf[..n]) {
-            if r.status >= 200 {
-                return r;
-            }
+        if let Ok(Message::Response(r)) = parse_message(&buf[..n])
+            && r.status >= 200
+        {
+            return r;
         }
     }
 }
@@ -47,31 +47,52 @@ fn challenge(r: &Response, algorithm: &str) -> Challenge {
         realm: field("realm"),
         nonce: field("nonce"),
         opaque: None,
-        algorithm: if algorithm == "SHA-256" { Algorithm::Sha256 } else { Algorithm::Md5 },
+        algorithm: if algorithm == "SHA-256" {
+            Algorithm::Sha256
+        } else {
+            Algorithm::Md5
+        },
         stale: v.contains("stale=true"),
     }
 }
 
 #[test]
 fn sha256_digest_registers_and_a_stale_nonce_is_rechallenged() {
-    let mut setup = Setup::default();
-    setup.server_extra = vec!["digest_algorithms = [\"SHA-256\", \"MD5\"]".into(), "nonce_lifetime_secs = 1".into()];
+    let setup = Setup {
+        server_extra: vec![
+            "digest_algorithms = [\"SHA-256\", \"MD5\"]".into(),
+            "nonce_lifetime_secs = 1".into(),
+        ],
+        ..Setup::default()
+    };
     let pbx = Pbx::start(&setup);
     let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    sock.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    sock.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
 
     let r = register(&sock, &pbx, 1, None);
     assert_eq!(r.status, 401);
     let first = r.headers.get("WWW-Authenticate").expect("challenge");
-    assert!(first.contains("algorithm=SHA-256"), "SHA-256 must be offered first: {first}");
+    assert!(
+        first.contains("algorithm=SHA-256"),
+        "SHA-256 must be offered first: {first}"
+    );
     let c = challenge(&r, "SHA-256");
     assert_eq!(c.realm, DOMAIN);
     let uri = format!("sip:{DOMAIN}");
     let auth = client_authorization(&c, "REGISTER", &uri, "101", "pw101", "abcdef", 1);
-    assert_eq!(register(&sock, &pbx, 2, Some(&auth)).status, 200, "SHA-256 credentials");
+    assert_eq!(
+        register(&sock, &pbx, 2, Some(&auth)).status,
+        200,
+        "SHA-256 credentials"
+    );
 
     let bad = client_authorization(&c, "REGISTER", &uri, "101", "wrong", "abcdef", 2);
-    assert_eq!(register(&sock, &pbx, 3, Some(&bad)).status, 403, "wrong password");
+    assert_eq!(
+        register(&sock, &pbx, 3, Some(&bad)).status,
+        403,
+        "wrong password"
+    );
 
     // The nonce expires after 1 s: the same (correct) credentials now get a
     // fresh challenge marked stale, and the new nonce works.

@@ -39,8 +39,24 @@ fn call_plugin_with(pbx: &Pbx, number: &str, scenario: &str) -> std::process::Ou
         scenario,
         pbx.udp,
         &[
-            "-s", number, "-key", "caller", "101", "-au", "101", "-ap", "pw101", "-m", "1",
-            "-mp", &mp, "-p", &p, "-timeout", "30s", "-timeout_error",
+            "-s",
+            number,
+            "-key",
+            "caller",
+            "101",
+            "-au",
+            "101",
+            "-ap",
+            "pw101",
+            "-m",
+            "1",
+            "-mp",
+            &mp,
+            "-p",
+            &p,
+            "-timeout",
+            "30s",
+            "-timeout_error",
         ],
         Duration::from_secs(40),
     )
@@ -48,7 +64,11 @@ fn call_plugin_with(pbx: &Pbx, number: &str, scenario: &str) -> std::process::Ou
 
 fn last_cdr(pbx: &Pbx, n: usize) -> serde_json::Value {
     let cdrs = pbx.wait_cdrs(n, Duration::from_secs(5));
-    assert!(cdrs.len() >= n, "expected {n} CDRs, got {}: {cdrs:?}", cdrs.len());
+    assert!(
+        cdrs.len() >= n,
+        "expected {n} CDRs, got {}: {cdrs:?}",
+        cdrs.len()
+    );
     cdrs[n - 1].clone()
 }
 
@@ -56,7 +76,12 @@ fn last_cdr(pbx: &Pbx, n: usize) -> serde_json::Value {
 fn a_plugin_answers_plays_and_hangs_up() {
     let pbx = Pbx::start(&setup());
     let out = call_plugin(&pbx, "500");
-    assert!(out.status.success(), "{}\nlog:\n{}", describe(&out), pbx.log());
+    assert!(
+        out.status.success(),
+        "{}\nlog:\n{}",
+        describe(&out),
+        pbx.log()
+    );
     let cdr = last_cdr(&pbx, 1);
     assert_eq!(cdr["plugin"], "echo", "{cdr}");
     assert_eq!(cdr["disposition"], "completed", "{cdr}");
@@ -79,7 +104,12 @@ fn faulty_plugins_are_contained_and_the_next_call_is_served() {
         ("503", "fault:trap", "uac_expect_500.xml"),
     ] {
         let out = call_plugin_with(&pbx, number, scenario);
-        assert!(out.status.success(), "{number}: {}\nlog:\n{}", describe(&out), pbx.log());
+        assert!(
+            out.status.success(),
+            "{number}: {}\nlog:\n{}",
+            describe(&out),
+            pbx.log()
+        );
         n += 1;
         let cdr = last_cdr(&pbx, n);
         assert_eq!(cdr["disposition"], fault, "{number}: {cdr}");

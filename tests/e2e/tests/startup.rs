@@ -15,7 +15,10 @@ fn run_with(config: &str) -> (Option<i32>, String) {
         .arg(&path)
         .output()
         .expect("run plugboard");
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn server(udp: &str) -> String {
@@ -36,8 +39,15 @@ fn a_bad_config_names_file_line_and_problem_and_exits_2() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("bad.toml:"), "no file name: {err}");
     assert!(err.contains("duplicate extension"), "no problem: {err}");
-    let line = err.split("bad.toml:").nth(1).and_then(|r| r.split(':').next()).unwrap_or("");
-    assert_eq!(line, "12", "wrong line (the second `extension = \"101\"`): {err}");
+    let line = err
+        .split("bad.toml:")
+        .nth(1)
+        .and_then(|r| r.split(':').next())
+        .unwrap_or("");
+    assert_eq!(
+        line, "12",
+        "wrong line (the second `extension = \"101\"`): {err}"
+    );
 
     let (code, err) = run_with(&format!("{}\nunknown_key = 1\n", server("127.0.0.1:0")));
     assert_eq!(code, Some(2), "{err}");
@@ -49,7 +59,10 @@ fn a_missing_or_invalid_plugin_stops_the_start_naming_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let junk = dir.path().join("junk.wasm");
     std::fs::write(&junk, b"not a component").expect("write");
-    for (path, what) in [(dir.path().join("absent.wasm"), "absent.wasm"), (junk, "junk.wasm")] {
+    for (path, what) in [
+        (dir.path().join("absent.wasm"), "absent.wasm"),
+        (junk, "junk.wasm"),
+    ] {
         let cfg = format!(
             "{}\n[plugins.broken]\npath = \"{}\"\n[[tenant]]\ndomain = \"{DOMAIN}\"\n",
             server("127.0.0.1:0"),
@@ -57,7 +70,10 @@ fn a_missing_or_invalid_plugin_stops_the_start_naming_it() {
         );
         let (code, err) = run_with(&cfg);
         assert_eq!(code, Some(1), "{err}");
-        assert!(err.contains("broken") && err.contains(what), "plugin not named: {err}");
+        assert!(
+            err.contains("broken") && err.contains(what),
+            "plugin not named: {err}"
+        );
     }
 }
 
@@ -68,5 +84,8 @@ fn a_sip_port_in_use_is_a_clear_error() {
     let cfg = format!("{}\n[[tenant]]\ndomain = \"{DOMAIN}\"\n", server(&addr));
     let (code, err) = run_with(&cfg);
     assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains(&addr) && err.contains("in use"), "port not named: {err}");
+    assert!(
+        err.contains(&addr) && err.contains("in use"),
+        "port not named: {err}"
+    );
 }

@@ -19,8 +19,12 @@ fn exchange(sock: &UdpSocket, to: std::net::SocketAddr, msg: &[u8], wait: Durati
     let deadline = Instant::now() + wait;
     let mut buf = [0u8; 65535];
     while Instant::now() < deadline {
-        sock.set_read_timeout(Some(deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1))))
-            .expect("timeout");
+        sock.set_read_timeout(Some(
+            deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1)),
+        ))
+        .expect("timeout");
         match sock.recv_from(&mut buf) {
             Ok((n, _)) => {
                 let text = String::from_utf8_lossy(&buf[..n]);
@@ -46,12 +50,14 @@ fn exchange(sock: &UdpSocket, to: std::net::SocketAddr, msg: &[u8], wait: Durati
 fn expected(file: &str) -> Option<&'static [u16]> {
     Some(match file {
         // Responses: never answered.
-        "unreason.dat" | "noreason.dat" | "scalarlg.dat" | "bigcode.dat" | "bcast.dat" => return None,
+        "unreason.dat" | "noreason.dat" | "scalarlg.dat" | "bigcode.dat" | "bcast.dat" => {
+            return None;
+        }
         // Invalid syntax or framing: 400.
-        "badinv01.dat" | "clerr.dat" | "ncl.dat" | "scalar02.dat" | "quotbal.dat" | "ltgtruri.dat"
-        | "lwsruri.dat" | "lwsstart.dat" | "trws.dat" | "escruri.dat" | "regbadct.dat"
-        | "badaspec.dat" | "baddn.dat" | "mismatch01.dat" | "insuf.dat" | "multi01.dat"
-        | "mcl01.dat" | "unksm2.dat" => &[400],
+        "badinv01.dat" | "clerr.dat" | "ncl.dat" | "scalar02.dat" | "quotbal.dat"
+        | "ltgtruri.dat" | "lwsruri.dat" | "lwsstart.dat" | "trws.dat" | "escruri.dat"
+        | "regbadct.dat" | "badaspec.dat" | "baddn.dat" | "mismatch01.dat" | "insuf.dat"
+        | "multi01.dat" | "mcl01.dat" | "unksm2.dat" => &[400],
         "badvers.dat" => &[505],
         "mismatch02.dat" | "intmeth.dat" | "esc02.dat" => &[501, 400],
         "unkscm.dat" | "novelsc.dat" => &[416],
@@ -92,28 +98,39 @@ fn every_torture_message_gets_the_rfc_answer_and_the_host_survives() {
         // Several files reuse a Via branch: to a real host that is a
         // retransmission of the earlier request (RFC 3261 17.2.3), answered
         // to the earlier sender. Such a file gets a fresh host.
-        if let Some(b) = branch_of(&bytes) {
-            if !branches.insert(b) {
-                pbx = Pbx::start(&Setup::default());
-                branches.clear();
-                branches.insert(branch_of(&bytes).expect("branch"));
-            }
+        if let Some(b) = branch_of(&bytes)
+            && !branches.insert(b)
+        {
+            pbx = Pbx::start(&Setup::default());
+            branches.clear();
+            branches.insert(branch_of(&bytes).expect("branch"));
         }
-        let wait = if expected(&name).is_none() { Duration::from_millis(300) } else { Duration::from_secs(2) };
+        let wait = if expected(&name).is_none() {
+            Duration::from_millis(300)
+        } else {
+            Duration::from_secs(2)
+        };
         // A fresh socket per message: retransmitted final responses to earlier
         // INVITEs (which this test never ACKs) must not be mistaken for answers.
         let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
         let codes = exchange(&sock, pbx.udp, &bytes, wait);
-        let last = codes.iter().copied().filter(|c| *c >= 200).last();
+        let last = codes.iter().copied().rfind(|c| *c >= 200);
         match (expected(&name), last) {
             (None, None) => {}
             (None, Some(c)) => failures.push(format!("{name}: response answered with {c}")),
             (Some(_), None) if name == "test.dat" => {}
             (Some(ok), Some(c)) if ok.contains(&c) => {}
-            (Some(ok), got) => failures.push(format!("{name}: expected one of {ok:?}, got {got:?} ({codes:?})")),
+            (Some(ok), got) => failures.push(format!(
+                "{name}: expected one of {ok:?}, got {got:?} ({codes:?})"
+            )),
         }
     }
-    assert!(failures.is_empty(), "torture failures:\n{}\nlog:\n{}", failures.join("\n"), pbx.log());
+    assert!(
+        failures.is_empty(),
+        "torture failures:\n{}\nlog:\n{}",
+        failures.join("\n"),
+        pbx.log()
+    );
     // Still serving.
     let options = format!(
         "OPTIONS sip:{d} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKafter\r\nMax-Forwards: 70\r\n\
