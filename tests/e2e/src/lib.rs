@@ -83,6 +83,8 @@ pub struct Setup {
     pub dialplan: Vec<String>,
     /// Extra `[server]` lines.
     pub server_extra: Vec<String>,
+    /// TOML appended at the end (more tenants).
+    pub extra_toml: String,
 }
 
 impl Default for Setup {
@@ -95,6 +97,7 @@ impl Default for Setup {
             dialplan: Vec::new(),
             // SIPp answers only the first challenge, and only MD5.
             server_extra: vec!["digest_algorithms = [\"MD5\", \"SHA-256\"]".to_string()],
+            extra_toml: String::new(),
         }
     }
 }
@@ -132,6 +135,8 @@ impl Setup {
                 s.push('\n');
             }
         }
+        s.push('\n');
+        s.push_str(&self.extra_toml);
         s
     }
 }
@@ -309,12 +314,24 @@ pub fn sipp(scenario_file: &str, target: SocketAddr, args: &[&str], timeout: Dur
 
 /// Starts SIPp in the background (for a callee that must wait for INVITEs).
 pub fn sipp_spawn(scenario_file: &str, target: SocketAddr, args: &[&str]) -> Child {
+    // SIPp binds 5060 unless told otherwise: never let parallel tests collide.
+    let port = free_udp_port().to_string();
+    let default_port: &[&str] = if args.contains(&"-p") {
+        &[]
+    } else {
+        &["-p", &port]
+    };
     Command::new("sipp")
         .arg(target.to_string())
         .arg("-sf")
         .arg(scenario(scenario_file))
         .args(["-i", "127.0.0.1", "-nostdin"])
-        .args(["-key", "domain", DOMAIN])
+        .args(if args.contains(&"domain") {
+            &[][..]
+        } else {
+            &["-key", "domain", DOMAIN][..]
+        })
+        .args(default_port)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
