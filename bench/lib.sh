@@ -159,7 +159,7 @@ sipp_step() {
         -inf "$BENCH_DIR/users.csv" \
         -r "$rate" -rp 1000 -m $((rate * secs)) \
         -timeout $((secs + 60))s -timeout_error \
-        -trace_stat -stf "$stat" -fd 1 "$@" \
+        -trace_stat -stf "$stat" -fd 1 -trace_err -error_file "$BENCH_DIR/err_$tag.log" "$@" \
         >"$out" 2>&1 || true
     p1="$(cpu_s "$PBX_PID")"; children_cpu; s1=$CHILD_CPU; d1="$(udp_rcvbuf_errors)"
     if [[ ! -s "$stat" ]]; then
@@ -176,10 +176,10 @@ sipp_step() {
     R_SIPP_CPU="$(awk -v a="$s0" -v b="$s1" -v e="$R_EL" 'BEGIN { printf "%.0f", 100 * (b - a) / e }')"
     R_DROPS=$((d1 - d0))
     if [[ "$R_FAILED" != 0 ]]; then
-        echo "  $R_FAILED failed at $rate/s; sipp says:" >&2
-        grep -iE 'aborting|failed|timeout' "$out" | grep -v '^ ' \
-            | sed -E 's/^[0-9-]+\s+[0-9:.]+\s+[0-9.]+: //; s/Call-Id .[^ ]*//' \
-            | cut -c1-160 | sort | uniq -c | sort -rn | head -5 >&2 || true
+        echo "  $R_FAILED failed at $rate/s; SIPp errors by kind (count, message):" >&2
+        grep -aE '^[0-9]{4}-[0-9]{2}-[0-9]{2}' "$BENCH_DIR/err_$tag.log" 2>/dev/null \
+            | sed -E "s/^[^:]*:[^:]*:[^:]*: //; s/Call-Id '[^']*'//; s/Dead call [^ ]*/Dead call/" \
+            | cut -c1-150 | sort | uniq -c | sort -rn | head -6 >&2 || true
         echo "  plugboard log, last 5 warnings:" >&2
         grep -iE 'warn|error' "$BENCH_DIR/plugboard.log" | tail -5 | cut -c1-300 >&2 || true
     fi

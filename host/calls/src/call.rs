@@ -68,6 +68,8 @@ pub struct AState {
     pub plugin: Option<String>,
     pub disposition: Option<String>,
     pub bridge_stats: Option<(u64, u64)>,
+    /// Our SDP towards the current B leg (the offer we sent it).
+    pub sdp_b: Option<String>,
 }
 
 impl CallShared {
@@ -478,14 +480,16 @@ async fn reinvite(shared: &Arc<CallShared>, side: Side, key: TxKey, req: Request
         format!("{:?}", sdp::hold_state(&body)).to_lowercase()
     };
     let held = dir == "sendonly" || dir == "inactive";
-    // Which of our sessions faces the sender, and the SDP we answer with.
-    let (session_sdp, other) = {
+    // The SDP of our session facing the sender, the one facing the other
+    // leg, and the other leg's dialog (if bridged).
+    let (sender_sdp, other_sdp, other) = {
         let st = shared.state.lock().expect("call state");
-        let other = match side {
-            Side::A => st.dialog_b.clone(),
-            Side::B => st.dialog_a.clone(),
-        };
-        (shared.answer_sdp.clone(), other)
+        let sdp_a = shared.answer_sdp.clone();
+        let sdp_b = st.sdp_b.clone().unwrap_or_else(|| sdp_a.clone());
+        match side {
+            Side::A => (sdp_a, sdp_b, st.dialog_b.clone()),
+            Side::B => (sdp_b, sdp_a, st.dialog_a.clone()),
+        }
     };
     if side == Side::A && !body.trim().is_empty() {
         if let Ok(offer) = sdp::parse_offer(&body)
@@ -499,7 +503,7 @@ async fn reinvite(shared: &Arc<CallShared>, side: Side, key: TxKey, req: Request
     if let Some(mut d) = other {
         let mut r = d.request(Method::Invite);
         r.headers.push("Content-Type", "application/sdp");
-        r.body = with_direction(&session_sdp, &dir).into_bytes();
+        r.body = with_direction(&other_sdp, &dir).into_bytes();
         let seq = d.local_cseq;
         let peer = d.peer;
         {
@@ -534,7 +538,7 @@ async fn reinvite(shared: &Arc<CallShared>, side: Side, key: TxKey, req: Request
     r.headers
         .push("Contact", contact(shared.peer_a.transport, local));
     r.headers.push("Content-Type", "application/sdp");
-    r.body = with_direction(&session_sdp, direction_answer(&dir)).into_bytes();
+    r.body = with_direction(&sender_sdp, direction_answer(&dir)).into_bytes();
     sip.respond(key, r);
     debug!(?side, %dir, "re-INVITE handled");
 }
@@ -703,7 +707,11 @@ pub async fn dial_user(shared: &Arc<CallShared>, ext: &str, timeout: Duration) -
     if let Ok(neg) = sdp::parse_answer(&String::from_utf8_lossy(&resp.body)) {
         media_b.set_remote(neg);
     }
-    shared.state.lock().expect("call state").dialog_b = Some(dialog_b);
+    {
+        let mut st = shared.state.lock().expect("call state");
+        st.dialog_b = Some(dialog_b);
+        st.sdp_b = Some(offer.clone());
+    }
     if !shared.answer() {
         // The caller left between the callee's 200 and now.
         hangup_b(shared).await;
