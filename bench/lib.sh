@@ -143,7 +143,8 @@ udp_rcvbuf_errors() {
 
 # Runs one SIPp load step and collects its figures.
 # $1 = rate (calls/s), $2 = seconds, $3 = tag for file names, $4 = scenario,
-# the rest = extra SIPp arguments. Sets R_OK, R_FAILED, R_RETR, R_EL (s),
+# the rest = extra SIPp arguments. SIPp gets 4 MiB socket buffers
+# (-buff_size; its default of 64 KiB overflows in bursts at these rates). Sets R_OK, R_FAILED, R_RETR, R_EL (s),
 # R_LEN (average call length, s), R_PBX_CPU and R_SIPP_CPU (% of one core),
 # R_DROPS (system-wide UDP receive-buffer drops during the run). Returns 1
 # when SIPp wrote no statistics.
@@ -159,7 +160,7 @@ sipp_step() {
         -inf "$BENCH_DIR/users.csv" \
         -r "$rate" -rp 1000 -m $((rate * secs)) \
         -timeout $((secs + 60))s -timeout_error \
-        -trace_stat -stf "$stat" -fd 1 -trace_err -error_file "$BENCH_DIR/err_$tag.log" "$@" \
+        -buff_size 4194304 -trace_stat -stf "$stat" -fd 1 -trace_err -error_file "$BENCH_DIR/err_$tag.log" "$@" \
         >"$out" 2>&1 || true
     p1="$(cpu_s "$PBX_PID")"; children_cpu; s1=$CHILD_CPU; d1="$(udp_rcvbuf_errors)"
     if [[ ! -s "$stat" ]]; then

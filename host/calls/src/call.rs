@@ -102,17 +102,7 @@ impl CallShared {
         let from = self.invite.headers.from_addr().unwrap_or_default();
         let mut to = self.invite.headers.to_addr().unwrap_or_default();
         set_param(&mut to.params, "tag", Some(self.tag_a.clone()));
-        let target = self
-            .invite
-            .headers
-            .contacts()
-            .ok()
-            .flatten()
-            .and_then(|c| match c {
-                plugboard_sip::Contacts::List(l) => l.into_iter().next().map(|n| n.uri),
-                plugboard_sip::Contacts::Star => None,
-            })
-            .unwrap_or_else(|| from.uri.clone());
+        let target = remote_target(&self.invite.headers).unwrap_or_else(|| from.uri.clone());
         st.dialog_a = Some(Dialog {
             call_id: self.call_id().to_string(),
             local: to,
@@ -191,6 +181,14 @@ impl CallShared {
             })
             .await;
         }
+    }
+}
+
+/// The remote target of a dialog: the first Contact URI (RFC 3261 12.1.1, 12.1.2).
+fn remote_target(headers: &plugboard_sip::Headers) -> Option<Uri> {
+    match headers.contacts().ok().flatten()? {
+        plugboard_sip::Contacts::List(l) => l.into_iter().next().map(|n| n.uri),
+        plugboard_sip::Contacts::Star => None,
     }
 }
 
@@ -684,16 +682,7 @@ pub async fn dial_user(shared: &Arc<CallShared>, ext: &str, timeout: Duration) -
     cancel_all(&invites, Some(i));
     // Establish dialog B and ACK the 2xx.
     let to_tagged = resp.headers.to_addr().unwrap_or_default();
-    let target = resp
-        .headers
-        .contacts()
-        .ok()
-        .flatten()
-        .and_then(|c| match c {
-            plugboard_sip::Contacts::List(l) => l.into_iter().next().map(|n| n.uri),
-            plugboard_sip::Contacts::Star => None,
-        })
-        .unwrap_or_else(|| inv.uri.clone());
+    let target = remote_target(&resp.headers).unwrap_or_else(|| inv.uri.clone());
     let dialog_b = Dialog {
         call_id: call_id_b.clone(),
         local: from_b.clone(),

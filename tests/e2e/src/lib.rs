@@ -365,3 +365,72 @@ pub fn describe(o: &Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// Registers `user` (password `pw<user>`) from SIPp bound to `port`, so that
+/// INVITEs for the user go to whatever SIPp listens there next.
+pub fn register_at(pbx: &Pbx, user: &str, port: u16) {
+    let p = port.to_string();
+    let pw = format!("pw{user}");
+    let out = sipp(
+        "register.xml",
+        pbx.udp,
+        &[
+            "-s", user, "-au", user, "-ap", &pw, "-key", "expires", "3600", "-p", &p, "-m", "1",
+        ],
+        Duration::from_secs(20),
+    );
+    assert!(out.status.success(), "register {user}: {}", describe(&out));
+}
+
+/// Starts a SIPp callee on `port` running `scenario`, echoing RTP on `media`.
+pub fn callee(pbx: &Pbx, scenario: &str, port: u16, media: u16) -> Child {
+    let p = port.to_string();
+    let mp = media.to_string();
+    sipp_spawn(
+        scenario,
+        pbx.udp,
+        &[
+            "-p",
+            &p,
+            "-mp",
+            &mp,
+            "-rtp_echo",
+            "-m",
+            "1",
+            "-timeout",
+            "30s",
+            "-timeout_error",
+        ],
+    )
+}
+
+/// Runs one SIPp call from user `from` (password `pw<from>`) to `number`,
+/// bounded by `timeout_s` seconds.
+pub fn call(pbx: &Pbx, scenario: &str, from: &str, number: &str, timeout_s: u64) -> Output {
+    let pw = format!("pw{from}");
+    let mp = free_udp_port().to_string();
+    let limit = format!("{timeout_s}s");
+    sipp(
+        scenario,
+        pbx.udp,
+        &[
+            "-s",
+            number,
+            "-key",
+            "caller",
+            from,
+            "-au",
+            from,
+            "-ap",
+            &pw,
+            "-m",
+            "1",
+            "-mp",
+            &mp,
+            "-timeout",
+            &limit,
+            "-timeout_error",
+        ],
+        Duration::from_secs(timeout_s + 10),
+    )
+}

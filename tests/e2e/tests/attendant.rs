@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use plugboard_e2e::{
-    DOMAIN, Pbx, Setup, describe, free_udp_port, plugin_wasm, sipp, sipp_spawn, wait_bounded,
+    DOMAIN, Pbx, Setup, call, describe, free_udp_port, plugin_wasm, register_at, sipp_spawn,
+    wait_bounded,
 };
 
 fn setup() -> Setup {
@@ -21,49 +22,8 @@ fn setup() -> Setup {
     s
 }
 
-fn register_at(pbx: &Pbx, user: &str, port: u16) {
-    let p = port.to_string();
-    let pw = format!("pw{user}");
-    let out = sipp(
-        "register.xml",
-        pbx.udp,
-        &[
-            "-s", user, "-au", user, "-ap", &pw, "-key", "expires", "3600", "-p", &p, "-m", "1",
-        ],
-        Duration::from_secs(20),
-    );
-    assert!(out.status.success(), "register {user}: {}", describe(&out));
-}
-
 fn caller(pbx: &Pbx, scenario: &str, from: &str, number: &str) -> std::process::Output {
-    let pw = format!("pw{from}");
-    let mp = free_udp_port().to_string();
-    let p = free_udp_port().to_string();
-    sipp(
-        scenario,
-        pbx.udp,
-        &[
-            "-s",
-            number,
-            "-key",
-            "caller",
-            from,
-            "-au",
-            from,
-            "-ap",
-            &pw,
-            "-m",
-            "1",
-            "-mp",
-            &mp,
-            "-p",
-            &p,
-            "-timeout",
-            "60s",
-            "-timeout_error",
-        ],
-        Duration::from_secs(70),
-    )
+    call(pbx, scenario, from, number, 60)
 }
 
 /// Duration of an 8 kHz mono PCM16 WAV file, in ms.

@@ -4,74 +4,13 @@
 
 use std::time::Duration;
 
-use plugboard_e2e::{Pbx, Setup, describe, free_udp_port, sipp, sipp_spawn, wait_bounded};
+use plugboard_e2e::{
+    Pbx, Setup, call, callee, describe, free_udp_port, register_at, sipp, sipp_spawn, wait_bounded,
+};
 
-/// Registers `user` from SIPp port `port` (so INVITEs for it go there).
-fn register_at(pbx: &Pbx, user: &str, port: u16) {
-    let p = port.to_string();
-    let pw = format!("pw{user}");
-    let out = sipp(
-        "register.xml",
-        pbx.udp,
-        &[
-            "-s", user, "-au", user, "-ap", &pw, "-key", "expires", "3600", "-p", &p, "-m", "1",
-        ],
-        Duration::from_secs(20),
-    );
-    assert!(out.status.success(), "register {user}: {}", describe(&out));
-}
-
-/// Starts a SIPp callee on `port` running `scenario`.
-fn callee(pbx: &Pbx, scenario: &str, port: u16, media: u16) -> std::process::Child {
-    let p = port.to_string();
-    let mp = media.to_string();
-    sipp_spawn(
-        scenario,
-        pbx.udp,
-        &[
-            "-p",
-            &p,
-            "-mp",
-            &mp,
-            "-rtp_echo",
-            "-m",
-            "1",
-            "-timeout",
-            "30s",
-            "-timeout_error",
-        ],
-    )
-}
-
-/// Runs a SIPp caller `from` → `number`.
+/// A SIPp call from `from` to `number`, at most 30 s.
 fn caller(pbx: &Pbx, scenario: &str, from: &str, number: &str) -> std::process::Output {
-    let pw = format!("pw{from}");
-    let mp = free_udp_port().to_string();
-    sipp(
-        scenario,
-        pbx.udp,
-        &[
-            "-s",
-            number,
-            "-key",
-            "caller",
-            from,
-            "-au",
-            from,
-            "-ap",
-            &pw,
-            "-m",
-            "1",
-            "-mp",
-            &mp,
-            "-p",
-            &free_udp_port().to_string(),
-            "-timeout",
-            "30s",
-            "-timeout_error",
-        ],
-        Duration::from_secs(40),
-    )
+    call(pbx, scenario, from, number, 30)
 }
 
 #[test]
