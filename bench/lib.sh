@@ -178,7 +178,9 @@ sipp_step() {
     R_DROPS=$((d1 - d0))
     if [[ "$R_FAILED" != 0 ]]; then
         echo "  $R_FAILED failed at $rate/s; SIPp errors by kind (count, message):" >&2
-        grep -aE '^[0-9]{4}-[0-9]{2}-[0-9]{2}' "$BENCH_DIR/err_$tag.log" 2>/dev/null \
+        # SIPp runs some entries together: split before each timestamp.
+        sed -E 's/([^\n])(20[0-9]{2}-[0-9]{2}-[0-9]{2}\t)/\1\n\2/g' "$BENCH_DIR/err_$tag.log" 2>/dev/null \
+            | grep -aE '^[0-9]{4}-[0-9]{2}-[0-9]{2}' | grep -av 'Discarding message' \
             | sed -E "s/^[^:]*:[^:]*:[^:]*: //; s/Call-Id '[^']*'//; s/Dead call [^ ]*/Dead call/" \
             | cut -c1-150 | sort | uniq -c | sort -rn | head -6 >&2 || true
         echo "  plugboard log, last 5 warnings:" >&2

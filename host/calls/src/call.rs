@@ -53,6 +53,8 @@ pub struct CallShared {
     pub gone: watch::Sender<bool>,
     /// Becomes true when the current B leg hung up.
     pub b_gone: watch::Sender<bool>,
+    /// Becomes true when the caller ACKed our 200 OK.
+    pub acked: watch::Sender<bool>,
     pub leg_tx: LegSender,
     pub started: SystemTime,
 }
@@ -164,7 +166,22 @@ impl CallShared {
                 None
             }
         };
-        let _ = self.gone.send(true);
+        if bye.is_some() && !*self.acked.borrow() {
+            // RFC 3261 15: no BYE before the ACK for our 2xx (or its timeout,
+            // 64*T1): the 200 may still be on its way.
+            let mut acked = self.acked.subscribe();
+            let mut gone = self.gone.subscribe();
+            let _ = tokio::time::timeout(Duration::from_secs(32), async {
+                tokio::select! {
+                    _ = wait_true(&mut acked) => {}
+                    _ = wait_true(&mut gone) => {}
+                }
+            })
+            .await;
+        }
+        // The caller may have hung up while we waited: then there is nothing to end.
+        let bye = bye.filter(|_| !self.is_gone());
+        self.gone.send_replace(true);
         self.media_a.close();
         if let Some((peer, bye)) = bye {
             let mut rx = self.core.sip().request(peer, bye);
@@ -299,6 +316,7 @@ pub async fn inbound_invite(core: Arc<Core>, key: TxKey, req: Request, peer: Pee
             state: Mutex::new(AState::default()),
             gone: watch::channel(false).0,
             b_gone: watch::channel(false).0,
+            acked: watch::channel(false).0,
             leg_tx: leg_tx.clone(),
             started: SystemTime::now(),
         });
@@ -392,11 +410,15 @@ async fn watch_legs(shared: Arc<CallShared>, mut rx: mpsc::UnboundedReceiver<(Si
                         response_with_tag(&shared.invite, 487, "Request Terminated", &shared.tag_a);
                     shared.state.lock().expect("call state").finished = true;
                     shared.core.sip().respond(shared.invite_key, r);
-                    let _ = shared.gone.send(true);
+                    shared.gone.send_replace(true);
                     shared.media_a.close();
                 }
             }
-            LegMsg::Ack(_) => {}
+            LegMsg::Ack(_) => {
+                if side == Side::A {
+                    shared.acked.send_replace(true);
+                }
+            }
             LegMsg::Request { key, req, .. } => match (&req.method, side) {
                 (Method::Bye, Side::A) => {
                     info!("caller hung up");
@@ -405,7 +427,7 @@ async fn watch_legs(shared: Arc<CallShared>, mut rx: mpsc::UnboundedReceiver<(Si
                         .sip()
                         .respond(key, Response::for_request(&req, 200, "OK"));
                     shared.state.lock().expect("call state").finished = true;
-                    let _ = shared.gone.send(true);
+                    shared.gone.send_replace(true);
                     shared.media_a.close();
                 }
                 (Method::Bye, Side::B) => {
@@ -414,7 +436,7 @@ async fn watch_legs(shared: Arc<CallShared>, mut rx: mpsc::UnboundedReceiver<(Si
                         .core
                         .sip()
                         .respond(key, Response::for_request(&req, 200, "OK"));
-                    let _ = shared.b_gone.send(true);
+                    shared.b_gone.send_replace(true);
                 }
                 (Method::Invite, _) => {
                     let shared = shared.clone();
@@ -571,7 +593,7 @@ pub async fn dial_user(shared: &Arc<CallShared>, ext: &str, timeout: Duration) -
     let to_b = NameAddr::new(Uri::sip(Some(ext), &tenant.domain, None));
     let offer = sdp::make_offer(media_b.local_addr(), rand::random::<u32>() as u64, 1);
     core.register_dialog(&call_id_b, &tag_b, Side::B, shared.leg_tx.clone());
-    let _ = shared.b_gone.send(false);
+    shared.b_gone.send_replace(false);
 
     // One INVITE per contact; their events merged into one channel.
     let (ev_tx, mut ev_rx) = mpsc::unbounded_channel::<(usize, ClientEvent)>();

@@ -92,7 +92,7 @@ pub async fn start(
 ) -> anyhow::Result<SipHandle> {
     let (tx, rx) = mpsc::unbounded_channel();
     let udp_sock = match udp {
-        Some(a) => Some(Arc::new(UdpSocket::bind(a).await.with_context(|| {
+        Some(a) => Some(Arc::new(bind_udp(a).with_context(|| {
             format!("cannot bind SIP UDP {a} (is the port in use?)")
         })?)),
         None => None,
@@ -140,6 +140,22 @@ pub async fn start(
         udp_addr,
         tcp_addr,
     })
+}
+
+/// Socket buffers for the SIP UDP socket: bursts of thousands of requests per
+/// second overflow the kernel default (about 200 KiB), and every dropped
+/// datagram comes back as a retransmission.
+const UDP_BUFFER: usize = 4 * 1024 * 1024;
+
+fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let sock = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    // Best effort: the kernel caps these at net.core.{r,w}mem_max.
+    let _ = sock.set_recv_buffer_size(UDP_BUFFER);
+    let _ = sock.set_send_buffer_size(UDP_BUFFER);
+    sock.bind(&addr.into())?;
+    sock.set_nonblocking(true)?;
+    UdpSocket::from_std(sock.into())
 }
 
 struct Driver {
