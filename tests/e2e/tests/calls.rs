@@ -2,6 +2,7 @@
 //! ways, busy, unknown user, CANCEL, BYE from the callee, and registrations
 //! that survive a restart.
 
+use std::process::Output;
 use std::time::Duration;
 
 use plugboard_e2e::{
@@ -13,22 +14,39 @@ fn caller(pbx: &Pbx, scenario: &str, from: &str, number: &str) -> std::process::
     call(pbx, scenario, from, number, 30)
 }
 
+/// Runs `callee_scenario` for 102 on `port` (where 102 registered) and a call
+/// from 101 to 102 with `caller_scenario`; returns (caller, callee) outputs.
+fn call_102(
+    pbx: &Pbx,
+    port: u16,
+    callee_scenario: &str,
+    caller_scenario: &str,
+) -> (Output, Output) {
+    let c = callee(pbx, callee_scenario, port, free_udp_port());
+    std::thread::sleep(Duration::from_millis(300));
+    let out = caller(pbx, caller_scenario, "101", "102");
+    let cout = wait_bounded(c, Duration::from_secs(10));
+    (out, cout)
+}
+
+/// Asserts that a SIPp run passed, showing its output and the host log.
+fn assert_passed(o: &Output, what: &str, pbx: &Pbx) {
+    assert!(
+        o.status.success(),
+        "{what}: {}\nlog:\n{}",
+        describe(o),
+        pbx.log()
+    );
+}
+
 #[test]
 fn a_call_between_two_registered_users_carries_rtp_both_ways() {
     let pbx = Pbx::start(&Setup::default());
     let port = free_udp_port();
     register_at(&pbx, "102", port);
-    let callee = callee(&pbx, "uas.xml", port, free_udp_port());
-    std::thread::sleep(Duration::from_millis(300));
-    let out = caller(&pbx, "uac_call.xml", "101", "102");
-    assert!(
-        out.status.success(),
-        "caller: {}\nlog:\n{}",
-        describe(&out),
-        pbx.log()
-    );
-    let cout = wait_bounded(callee, Duration::from_secs(10));
-    assert!(cout.status.success(), "callee: {}", describe(&cout));
+    let (out, cout) = call_102(&pbx, port, "uas.xml", "uac_call.xml");
+    assert_passed(&out, "caller", &pbx);
+    assert_passed(&cout, "callee", &pbx);
     let cdrs = pbx.wait_cdrs(1, Duration::from_secs(5));
     let cdr = &cdrs[0];
     assert_eq!(cdr["disposition"], "answered", "{cdr}");
@@ -44,25 +62,13 @@ fn a_busy_callee_gives_486_and_an_unknown_number_404() {
     let pbx = Pbx::start(&Setup::default());
     let port = free_udp_port();
     register_at(&pbx, "102", port);
-    let callee = callee(&pbx, "uas_busy.xml", port, free_udp_port());
-    std::thread::sleep(Duration::from_millis(300));
-    let out = caller(&pbx, "uac_expect_486.xml", "101", "102");
-    assert!(
-        out.status.success(),
-        "busy: {}\nlog:\n{}",
-        describe(&out),
-        pbx.log()
-    );
-    let _ = wait_bounded(callee, Duration::from_secs(5));
+    let (out, _) = call_102(&pbx, port, "uas_busy.xml", "uac_expect_486.xml");
+    assert_passed(&out, "busy", &pbx);
     let out = caller(&pbx, "uac_expect_404.xml", "101", "999");
-    assert!(out.status.success(), "unknown number: {}", describe(&out));
+    assert_passed(&out, "unknown number", &pbx);
     // A registered-nowhere user: 480.
     let out = caller(&pbx, "uac_expect_480.xml", "101", "104");
-    assert!(
-        out.status.success(),
-        "unregistered user: {}",
-        describe(&out)
-    );
+    assert_passed(&out, "unregistered user", &pbx);
 }
 
 #[test]
@@ -70,21 +76,9 @@ fn cancel_from_the_caller_reaches_the_ringing_callee() {
     let pbx = Pbx::start(&Setup::default());
     let port = free_udp_port();
     register_at(&pbx, "102", port);
-    let callee = callee(&pbx, "uas_cancelled.xml", port, free_udp_port());
-    std::thread::sleep(Duration::from_millis(300));
-    let out = caller(&pbx, "uac_cancel.xml", "101", "102");
-    assert!(
-        out.status.success(),
-        "caller: {}\nlog:\n{}",
-        describe(&out),
-        pbx.log()
-    );
-    let cout = wait_bounded(callee, Duration::from_secs(10));
-    assert!(
-        cout.status.success(),
-        "callee saw no CANCEL: {}",
-        describe(&cout)
-    );
+    let (out, cout) = call_102(&pbx, port, "uas_cancelled.xml", "uac_cancel.xml");
+    assert_passed(&out, "caller", &pbx);
+    assert_passed(&cout, "callee saw no CANCEL", &pbx);
 }
 
 #[test]
@@ -92,17 +86,9 @@ fn bye_from_the_callee_ends_the_callers_leg() {
     let pbx = Pbx::start(&Setup::default());
     let port = free_udp_port();
     register_at(&pbx, "102", port);
-    let callee = callee(&pbx, "uas_hangs_up.xml", port, free_udp_port());
-    std::thread::sleep(Duration::from_millis(300));
-    let out = caller(&pbx, "uac_gets_bye.xml", "101", "102");
-    assert!(
-        out.status.success(),
-        "caller got no BYE: {}\nlog:\n{}",
-        describe(&out),
-        pbx.log()
-    );
-    let cout = wait_bounded(callee, Duration::from_secs(10));
-    assert!(cout.status.success(), "callee: {}", describe(&cout));
+    let (out, cout) = call_102(&pbx, port, "uas_hangs_up.xml", "uac_gets_bye.xml");
+    assert_passed(&out, "caller got no BYE", &pbx);
+    assert_passed(&cout, "callee", &pbx);
 }
 
 #[test]
@@ -111,16 +97,8 @@ fn registrations_survive_a_restart() {
     let port = free_udp_port();
     register_at(&pbx, "102", port);
     pbx.restart();
-    let callee = callee(&pbx, "uas.xml", port, free_udp_port());
-    std::thread::sleep(Duration::from_millis(300));
-    let out = caller(&pbx, "uac_call.xml", "101", "102");
-    assert!(
-        out.status.success(),
-        "call after restart: {}\nlog:\n{}",
-        describe(&out),
-        pbx.log()
-    );
-    let _ = wait_bounded(callee, Duration::from_secs(10));
+    let (out, _) = call_102(&pbx, port, "uas.xml", "uac_call.xml");
+    assert_passed(&out, "call after restart", &pbx);
 }
 
 #[test]
@@ -241,20 +219,7 @@ fn a_hold_re_invite_is_passed_through_to_the_other_leg() {
     let pbx = Pbx::start(&Setup::default());
     let port = free_udp_port();
     register_at(&pbx, "102", port);
-    let callee = callee(&pbx, "uas_hold.xml", port, free_udp_port());
-    std::thread::sleep(Duration::from_millis(300));
-    let out = caller(&pbx, "uac_hold.xml", "101", "102");
-    assert!(
-        out.status.success(),
-        "caller: {}\nlog:\n{}",
-        describe(&out),
-        pbx.log()
-    );
-    let cout = wait_bounded(callee, Duration::from_secs(10));
-    assert!(
-        cout.status.success(),
-        "callee saw no hold re-INVITE: {}\nlog:\n{}",
-        describe(&cout),
-        pbx.log()
-    );
+    let (out, cout) = call_102(&pbx, port, "uas_hold.xml", "uac_hold.xml");
+    assert_passed(&out, "caller", &pbx);
+    assert_passed(&cout, "callee saw no hold re-INVITE", &pbx);
 }
