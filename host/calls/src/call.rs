@@ -184,19 +184,11 @@ impl CallShared {
         self.gone.send_replace(true);
         self.media_a.close();
         if let Some((peer, bye)) = bye {
-            let mut rx = self.core.sip().request(peer, bye);
-            let _ = tokio::time::timeout(Duration::from_secs(5), async {
-                while let Some(ev) = rx.recv().await {
-                    if let ClientEvent::Response(r) = ev {
-                        if r.status >= 200 {
-                            break;
-                        }
-                    } else {
-                        break;
-                    }
-                }
-            })
-            .await;
+            let _ = self
+                .core
+                .sip()
+                .request_final(peer, bye, Duration::from_secs(5))
+                .await;
         }
     }
 }
@@ -533,20 +525,7 @@ async fn reinvite(shared: &Arc<CallShared>, side: Side, key: TxKey, req: Request
                 Side::B => st.dialog_a = Some(d.clone()),
             }
         }
-        let mut rx = sip.request(peer, r);
-        let res = tokio::time::timeout(Duration::from_secs(32), async {
-            while let Some(ev) = rx.recv().await {
-                match ev {
-                    ClientEvent::Response(resp) if resp.status >= 200 => return Some(resp),
-                    ClientEvent::Response(_) => {}
-                    ClientEvent::Timeout => return None,
-                }
-            }
-            None
-        })
-        .await
-        .ok()
-        .flatten();
+        let res = sip.request_final(peer, r, Duration::from_secs(32)).await;
         if let Some(resp) = &res
             && (200..300).contains(&resp.status)
         {
@@ -773,15 +752,10 @@ async fn hangup_b(shared: &Arc<CallShared>) {
             .map(|d| (d.peer, d.request(Method::Bye)))
     };
     if let Some((peer, bye)) = bye {
-        let mut rx = shared.core.sip().request(peer, bye);
-        let _ = tokio::time::timeout(Duration::from_secs(5), async {
-            while let Some(ev) = rx.recv().await {
-                match ev {
-                    ClientEvent::Response(r) if r.status < 200 => {}
-                    _ => break,
-                }
-            }
-        })
-        .await;
+        let _ = shared
+            .core
+            .sip()
+            .request_final(peer, bye, Duration::from_secs(5))
+            .await;
     }
 }

@@ -3,7 +3,7 @@
 //! else with 407/Proxy-Authenticate. Both SHA-256 and MD5 challenges are
 //! offered, SHA-256 first (RFC 8760 section 2.4).
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use crate::registrar::now_secs;
 
 use plugboard_sip::auth::{self, Algorithm, Challenge, NonceManager, NonceState};
 use plugboard_sip::{Request, Response};
@@ -16,13 +16,6 @@ pub enum AuthResult<'a> {
     Ok(&'a User),
     /// Answer with this response (a challenge or a refusal).
     Reject(Response),
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// Checks the digest credentials of `req` for `tenant`. `expected_user`, when

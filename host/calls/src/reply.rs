@@ -28,6 +28,16 @@ pub fn reject(req: &Request, status: u16, reason: &str, text: &str) -> Response 
     r
 }
 
+/// 481 for a request that names a dialog or transaction the host does not have.
+pub fn no_such_dialog(req: &Request) -> Response {
+    reject(
+        req,
+        481,
+        "Call/Transaction Does Not Exist",
+        "no such dialog",
+    )
+}
+
 /// A plain response with a fresh To tag.
 pub fn reply(req: &Request, status: u16, reason: &str) -> Response {
     response_with_tag(req, status, reason, &plugboard_sip::util::new_tag())

@@ -23,7 +23,7 @@ use crate::cdr::CdrWriter;
 use crate::digest::{AuthResult, authenticate};
 use crate::prompts::Prompts;
 use crate::registrar::{ExpiryPolicy, Registrar};
-use crate::reply::{ALLOW, reject, reply};
+use crate::reply::{ALLOW, no_such_dialog, reject, reply};
 use crate::transport::{self, Dispatcher, SipHandle};
 
 /// A message for a running call, from the dispatcher.
@@ -263,15 +263,7 @@ impl Dispatcher for CoreDispatcher {
                 None if req.method == Method::Options => {
                     sip.respond(key, options_reply(&req));
                 }
-                None => sip.respond(
-                    key,
-                    reject(
-                        &req,
-                        481,
-                        "Call/Transaction Does Not Exist",
-                        "no such dialog",
-                    ),
-                ),
+                None => sip.respond(key, no_such_dialog(&req)),
             }
             return;
         }
@@ -286,15 +278,7 @@ impl Dispatcher for CoreDispatcher {
             Method::Invite => {
                 tokio::spawn(crate::call::inbound_invite(core, key, req, peer));
             }
-            Method::Bye => sip.respond(
-                key,
-                reject(
-                    &req,
-                    481,
-                    "Call/Transaction Does Not Exist",
-                    "no such dialog",
-                ),
-            ),
+            Method::Bye => sip.respond(key, no_such_dialog(&req)),
             _ => {
                 let mut r = reply(&req, 405, "Method Not Allowed");
                 r.headers.push("Allow", ALLOW);

@@ -69,6 +69,30 @@ impl SipHandle {
         let _ = self.tx.send(Cmd::Request(peer, request, etx));
         erx
     }
+    /// Starts a client transaction and waits, at most `limit`, for its final
+    /// response. None on timeout (transaction or `limit`).
+    pub async fn request_final(
+        &self,
+        peer: Peer,
+        request: Request,
+        limit: Duration,
+    ) -> Option<Response> {
+        let mut rx = self.request(peer, request);
+        tokio::time::timeout(limit, async {
+            while let Some(ev) = rx.recv().await {
+                match ev {
+                    ClientEvent::Response(r) if r.status >= 200 => return Some(r),
+                    ClientEvent::Response(_) => {}
+                    ClientEvent::Timeout => return None,
+                }
+            }
+            None
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+
     /// Send outside any transaction (ACK for a 2xx).
     pub fn send_stateless(&self, peer: Peer, msg: Message) {
         let _ = self.tx.send(Cmd::Stateless(peer, msg));
