@@ -4,7 +4,8 @@
 #   plugins/*        (e.g. plugboard-attendant)
 #   tests/plugins/*  (test-plugin-spin, -hog, -trap, -echo-info, ...)
 #
-# Artifacts (the crate name with '-' -> '_'):
+# Artifacts (the crate name with '-' -> '_'), then packaged per plugin as
+# target/plugins/<manifest name>/{plugin.wasm,plugin.toml}:
 #   target/wasm32-wasip2/release/plugboard_attendant.wasm
 #   target/wasm32-wasip2/release/test_plugin_spin.wasm       loop {} after answer
 #   target/wasm32-wasip2/release/test_plugin_hog.wasm        allocates past the cap
@@ -32,4 +33,18 @@ fi
 CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=debuginfo \
   cargo build --release --target wasm32-wasip2 "${args[@]}" "$@"
 
-ls -1 target/wasm32-wasip2/release/*.wasm
+# Package each guest that has a plugin.toml as target/plugins/<name>/ with
+# plugin.wasm + plugin.toml, the layout the host loads (manifest beside the
+# component) and `plugboard plugin install DIR` uploads.
+for manifest in plugins/*/plugin.toml tests/plugins/*/plugin.toml; do
+  [ -f "$manifest" ] || continue
+  crate_dir=$(dirname "$manifest")
+  crate=$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$crate_dir/Cargo.toml" | head -n1)
+  name=$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$manifest" | head -n1)
+  out="target/plugins/$name"
+  mkdir -p "$out"
+  cmp -s "$manifest" "$out/plugin.toml" || cp "$manifest" "$out/plugin.toml"
+  wasm="target/wasm32-wasip2/release/${crate//-/_}.wasm"
+  cmp -s "$wasm" "$out/plugin.wasm" || cp "$wasm" "$out/plugin.wasm"
+  echo "build-plugins: $out"
+done

@@ -11,8 +11,17 @@ use clap::{Parser, Subcommand};
 /// call flows such as the demo attendant are WebAssembly components named in
 /// the configuration file's dial plans.
 #[derive(Parser)]
-#[command(version, about, long_about = None)]
+#[command(
+    version,
+    about,
+    long_about = None,
+    after_help = "Run the PBX with `plugboard run -c plugboard.toml`; every other command talks to a\n\
+                  running PBX through its admin API (`[admin] listen` in the configuration),\n\
+                  authenticated by --token or PLUGBOARD_TOKEN."
+)]
 struct Cli {
+    #[command(flatten)]
+    admin: plugboard_admin::cli::GlobalOpts,
     #[command(subcommand)]
     command: Command,
 }
@@ -30,6 +39,8 @@ enum Command {
         /// The TOML configuration file.
         config: PathBuf,
     },
+    #[command(flatten)]
+    Admin(plugboard_admin::cli::Command),
 }
 
 fn main() -> ExitCode {
@@ -41,8 +52,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let path = match &cli.command {
-        Command::Run { config } | Command::CheckConfig { config } => config.clone(),
+    let (path, command_kind) = match cli.command {
+        Command::Run { config } => (config, Kind::Run),
+        Command::CheckConfig { config } => (config, Kind::Check),
+        Command::Admin(cmd) => return plugboard_admin::cli::run_blocking(cli.admin, cmd),
     };
     let config = match plugboard_tenants::Config::load(&path) {
         Ok(c) => c,
@@ -51,8 +64,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match cli.command {
-        Command::CheckConfig { .. } => {
+    match command_kind {
+        Kind::Check => {
             println!(
                 "{}: ok ({} tenants, {} plugins)",
                 path.display(),
@@ -61,8 +74,13 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Command::Run { .. } => run(config),
+        Kind::Run => run(config),
     }
+}
+
+enum Kind {
+    Run,
+    Check,
 }
 
 fn run(config: plugboard_tenants::Config) -> ExitCode {
@@ -77,6 +95,7 @@ fn run(config: plugboard_tenants::Config) -> ExitCode {
         }
     };
     rt.block_on(async move {
+        let admin = config.admin.clone();
         let server = match plugboard_calls::Server::start(config).await {
             Ok(s) => s,
             Err(e) => {
@@ -84,9 +103,30 @@ fn run(config: plugboard_tenants::Config) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
+        let mut admin_addr = None;
+        let mut admin_task = None;
+        if let Some(listen) = admin.listen {
+            let listener = match tokio::net::TcpListener::bind(listen).await {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("error: admin API: cannot listen on {listen}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            admin_addr = listener.local_addr().ok();
+            let backend = plugboard_calls::admin::Backend::new(server.core.clone(), admin);
+            admin_task = Some(tokio::spawn(plugboard_admin::serve(
+                listener,
+                std::sync::Arc::new(backend),
+                async move {
+                    let _ = admin_stopped.await;
+                },
+            )));
+        }
         // One machine-readable line for scripts and tests.
         println!(
-            "plugboard ready udp={} tcp={}",
+            "plugboard ready udp={} tcp={} admin={}",
             server
                 .udp_addr()
                 .map(|a| a.to_string())
@@ -94,10 +134,17 @@ fn run(config: plugboard_tenants::Config) -> ExitCode {
             server
                 .tcp_addr()
                 .map(|a| a.to_string())
+                .unwrap_or_else(|| "-".into()),
+            admin_addr
+                .map(|a| a.to_string())
                 .unwrap_or_else(|| "-".into())
         );
         wait_for_signal().await;
         tracing::info!("shutting down");
+        let _ = stop_admin.send(());
+        if let Some(t) = admin_task {
+            let _ = t.await;
+        }
         server.shutdown().await;
         ExitCode::SUCCESS
     })

@@ -40,7 +40,7 @@ pub enum DialResult {
 /// The caller's leg and what the flow and the watcher share.
 pub struct CallShared {
     pub core: Arc<Core>,
-    pub tenant: Tenant,
+    pub tenant: Arc<Tenant>,
     pub invite: Request,
     pub invite_key: TxKey,
     pub peer_a: Peer,
@@ -68,6 +68,7 @@ pub struct AState {
     pub dialog_b: Option<Dialog>,
     pub answered_at: Option<SystemTime>,
     pub plugin: Option<String>,
+    pub plugin_version: Option<String>,
     pub disposition: Option<String>,
     pub bridge_stats: Option<(u64, u64)>,
     /// Our SDP towards the current B leg (the offer we sent it).
@@ -79,7 +80,7 @@ impl CallShared {
         *self.gone.borrow()
     }
 
-    fn call_id(&self) -> &str {
+    pub fn call_id(&self) -> &str {
         self.invite.headers.call_id().unwrap_or_default()
     }
 
@@ -135,6 +136,18 @@ impl CallShared {
 
     /// Ends the caller's leg: BYE if answered, else the given final response.
     pub async fn end_a(&self, status: u16, reason: &str, text: &str) {
+        self.end_a_with(status, reason, text, None).await
+    }
+
+    /// Ends an unanswered caller's leg with 503 and Retry-After (RFC 3261
+    /// 21.5.4, 20.33): the service is back after `left`.
+    pub async fn end_a_retry(&self, status: u16, text: &str, left: Duration) {
+        let secs = left.as_secs().max(1);
+        self.end_a_with(status, "Service Unavailable", text, Some(secs))
+            .await
+    }
+
+    async fn end_a_with(&self, status: u16, reason: &str, text: &str, retry_after: Option<u64>) {
         let bye = {
             let mut st = self.state.lock().expect("call state");
             if st.finished {
@@ -154,6 +167,9 @@ impl CallShared {
                 })
             } else {
                 let mut r = reject(&self.invite, status, reason, text);
+                if let Some(secs) = retry_after {
+                    r.headers.push("Retry-After", secs.to_string());
+                }
                 r.headers.set(
                     "To",
                     response_with_tag(&self.invite, status, reason, &self.tag_a)
@@ -210,7 +226,7 @@ fn unix_ms(t: SystemTime) -> u64 {
 /// Entry point for a new INVITE (outside a dialog).
 pub async fn inbound_invite(core: Arc<Core>, key: TxKey, req: Request, peer: Peer) {
     let call_id = req.headers.call_id().unwrap_or_default().to_string();
-    let Some(tenant) = core.tenant_of(&req).cloned() else {
+    let Some(tenant) = core.tenant_of(&req) else {
         core.sip()
             .respond(key, reject(&req, 404, "Not Found", "unknown domain"));
         return;
@@ -293,6 +309,7 @@ pub async fn inbound_invite(core: Arc<Core>, key: TxKey, req: Request, peer: Pee
             };
         media_a.set_remote(negotiated);
         core.stats.calls_started.fetch_add(1, Ordering::Relaxed);
+        core.stats.tenant(&tenant.domain, |t| t.calls += 1);
 
         let (leg_tx, leg_rx) = mpsc::unbounded_channel();
         let tag_a = new_tag();
@@ -320,7 +337,20 @@ pub async fn inbound_invite(core: Arc<Core>, key: TxKey, req: Request, peer: Pee
         let watcher = tokio::spawn(watch_legs(shared.clone(), leg_rx).in_current_span());
 
         info!(number = %number, from = %from_user, "call started");
+        core.live.lock().expect("live lock").insert(
+            call_id.clone(),
+            crate::server::LiveCall {
+                call_id: call_id.clone(),
+                tenant: shared.tenant.domain.clone(),
+                from: from_user.clone(),
+                to: number.clone(),
+                start_ms: unix_ms(shared.started),
+                plugin: None,
+                plugin_version: None,
+            },
+        );
         run_target(&shared, target).await;
+        core.live.lock().expect("live lock").remove(&call_id);
 
         core.invites.lock().expect("invites lock").remove(&key);
         // Give a late ACK or BYE a moment to be absorbed, then forget the dialog.
@@ -383,6 +413,7 @@ fn write_cdr(shared: &CallShared, number: &str, from_user: &str) {
         "end_ms": unix_ms(SystemTime::now()),
         "disposition": st.disposition,
         "plugin": st.plugin,
+        "plugin_version": st.plugin_version,
         "rtp_a_rx": a_rx,
         "rtp_a_tx": a_tx,
         "bridge": st.bridge_stats.map(|(ab, ba)| serde_json::json!({"a_to_b": ab, "b_to_a": ba})),

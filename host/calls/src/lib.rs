@@ -5,15 +5,18 @@
 //! ([`call`]), and runs WebAssembly call-flow plugins on calls the dial plan
 //! routes to them ([`plugin_call`]). [`Server::start`] wires it all up.
 
+pub mod admin;
 pub mod call;
 pub mod cdr;
 pub mod dialog;
 pub mod digest;
+pub mod faults;
 pub mod plugin_call;
 pub mod prompts;
 pub mod registrar;
 pub mod reply;
 pub mod server;
+pub mod tenants;
 pub mod transport;
 
 pub use server::{Core, Server};

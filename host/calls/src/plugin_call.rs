@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use plugboard_media::{
     PlayOutcome as MediaPlay, RecordOptions as MediaRecord, RecordStop as MStop,
@@ -21,14 +21,45 @@ use crate::call::{CallShared, DialResult, dial_user};
 /// Runs plugin `name` on the call, then ends the call.
 pub async fn run(shared: &Arc<CallShared>, name: &str, config: Vec<(String, String)>) {
     let core = &shared.core;
-    let Some(plugin) = core.plugins.get(name).cloned() else {
-        warn!(plugin = %name, "dial plan names a plugin that is not loaded");
+    let domain = shared.tenant.domain.as_str();
+    if let Err(left) = core.faults.check(domain, name, Instant::now()) {
+        warn!(plugin = %name, "plugin disabled for this tenant after repeated faults");
         shared
-            .end_a(503, "Service Unavailable", "plugin not available")
+            .end_a_retry(503, "plugin disabled after repeated faults", left)
             .await;
         return;
+    }
+    let resolved = match crate::tenants::resolve(&core.catalog, &shared.tenant, name, &config) {
+        Ok(r) => r,
+        Err(e) => {
+            warn!(plugin = %name, "cannot run plugin: {e}");
+            shared
+                .end_a(503, "Service Unavailable", "plugin not available")
+                .await;
+            return;
+        }
     };
-    shared.state.lock().expect("call state").plugin = Some(name.to_string());
+    let version = resolved.installed.manifest.version.to_string();
+    let plugin = resolved.installed.plugin.clone();
+    // Counts this call against the version until the run ends (uninstall and
+    // swap never touch it; the compiled code lives as long as this guard).
+    let _active = resolved.installed.begin_call();
+    let config = resolved.config;
+    {
+        let mut st = shared.state.lock().expect("call state");
+        st.plugin = Some(name.to_string());
+        st.plugin_version = Some(version.clone());
+    }
+    if let Some(live) = core
+        .live
+        .lock()
+        .expect("live lock")
+        .get_mut(shared.call_id())
+    {
+        live.plugin = Some(name.to_string());
+        live.plugin_version = Some(version.clone());
+    }
+    core.stats.tenant(domain, |t| t.plugin_runs += 1);
     let scope = Scope {
         tenant: shared.tenant.domain.clone(),
         plugin: name.to_string(),
@@ -63,10 +94,21 @@ pub async fn run(shared: &Arc<CallShared>, name: &str, config: Vec<(String, Stri
         }
         RunOutcome::Fault(f) => {
             core.stats.plugin_faults.fetch_add(1, Ordering::Relaxed);
-            warn!(plugin = %name, kind = ?f.kind, "plugin fault: {}", f.message);
+            core.stats.tenant(domain, |t| t.plugin_faults += 1);
+            warn!(plugin = %name, %version, kind = ?f.kind, "plugin fault: {}", f.message);
             format!("fault:{}", f.kind.label())
         }
     };
+    let faulted = matches!(outcome, RunOutcome::Fault(_));
+    if let Some(backoff) = core.faults.record(domain, name, faulted, Instant::now()) {
+        warn!(
+            plugin = %name,
+            backoff_s = backoff.as_secs(),
+            event = "plugin-disabled",
+            "plugin disabled for this tenant after {} faults in a row",
+            crate::faults::THRESHOLD
+        );
+    }
     shared.state.lock().expect("call state").disposition = Some(disposition);
     match outcome {
         RunOutcome::Completed => {

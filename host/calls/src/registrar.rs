@@ -108,6 +108,36 @@ impl Registrar {
             .unwrap_or_default()
     }
 
+    /// The live bindings of every user of `tenant`: (user, binding), by user.
+    pub fn tenant_bindings(&self, tenant: &str) -> Vec<(String, plugboard_store::Binding)> {
+        let now = now_secs();
+        let map = self.bindings.lock().expect("registrar lock");
+        let mut out: Vec<(String, plugboard_store::Binding)> = map
+            .iter()
+            .filter(|((t, _), _)| t == tenant)
+            .flat_map(|((_, u), v)| {
+                v.iter()
+                    .filter(|b| b.expires_at_unix > now)
+                    .map(|b| (u.clone(), b.clone()))
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Live registered users per tenant.
+    pub fn users_per_tenant(&self) -> HashMap<String, usize> {
+        let now = now_secs();
+        let map = self.bindings.lock().expect("registrar lock");
+        let mut out = HashMap::new();
+        for ((t, _), v) in map.iter() {
+            if v.iter().any(|b| b.expires_at_unix > now) {
+                *out.entry(t.clone()).or_insert(0) += 1;
+            }
+        }
+        out
+    }
+
     /// Number of (tenant, user) pairs with at least one live binding.
     pub fn registered_users(&self) -> usize {
         let now = now_secs();

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use plugboard_media::{MediaConfig, MediaEngine};
-use plugboard_plugins::{Plugin, Runtime, RuntimeConfig};
+use plugboard_plugins::{Catalog, Runtime, RuntimeConfig};
 use plugboard_sip::auth::NonceManager;
 use plugboard_sip::transaction::{Peer, TxKey};
 use plugboard_sip::{Method, Request};
@@ -59,6 +59,37 @@ pub struct Stats {
     pub calls_answered: AtomicU64,
     pub registrations: AtomicU64,
     pub plugin_faults: AtomicU64,
+    /// Per tenant: (calls, plugin runs, plugin faults, registrations accepted).
+    pub per_tenant: Mutex<HashMap<String, TenantStats>>,
+}
+
+/// Counters of one tenant.
+#[derive(Default, Clone, Copy, Debug)]
+pub struct TenantStats {
+    pub calls: u64,
+    pub plugin_runs: u64,
+    pub plugin_faults: u64,
+    pub registrations: u64,
+}
+
+impl Stats {
+    /// Adds to a tenant's counters.
+    pub fn tenant(&self, domain: &str, f: impl FnOnce(&mut TenantStats)) {
+        let mut m = self.per_tenant.lock().expect("stats lock");
+        f(m.entry(domain.to_string()).or_default());
+    }
+}
+
+/// A call in progress, for the admin API.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct LiveCall {
+    pub call_id: String,
+    pub tenant: String,
+    pub from: String,
+    pub to: String,
+    pub start_ms: u64,
+    pub plugin: Option<String>,
+    pub plugin_version: Option<String>,
 }
 
 /// Everything a call needs, shared.
@@ -67,8 +98,14 @@ pub struct Core {
     pub sip: OnceLock<SipHandle>,
     pub store: Arc<dyn Store>,
     pub media: MediaEngine,
-    pub plugins: HashMap<String, Plugin>,
-    pub runtime: Runtime,
+    /// Installed plugins (and the runtime they run on).
+    pub catalog: Catalog,
+    /// Tenants as they are now (file + run-time changes).
+    pub tenants: crate::tenants::TenantTable,
+    /// Plugins disabled per tenant after repeated faults.
+    pub faults: crate::faults::FaultTracker,
+    /// Calls in progress by Call-ID.
+    pub live: Mutex<HashMap<String, LiveCall>>,
     pub registrar: Registrar,
     pub nonces: NonceManager,
     /// Digest algorithms offered, most preferred first.
@@ -114,9 +151,10 @@ impl Server {
             ..RuntimeConfig::default()
         })
         .context("cannot start the plugin runtime")?;
-        let mut plugins = HashMap::new();
+        let catalog = Catalog::open(runtime, &s.data_dir.join("plugins"))
+            .context("cannot open the plugin catalog")?;
         for p in &config.plugins {
-            let plugin = runtime.load(&p.name, &p.path).with_context(|| {
+            let installed = catalog.load_configured(&p.name, &p.path).with_context(|| {
                 format!(
                     "{}:{}: plugin \"{}\" ({})",
                     config.source.display(),
@@ -125,8 +163,16 @@ impl Server {
                     p.path.display()
                 )
             })?;
-            info!(plugin = %p.name, path = %p.path.display(), "plugin loaded");
-            plugins.insert(p.name.clone(), plugin);
+            info!(plugin = %p.name, version = %installed.manifest.version, path = %p.path.display(), "plugin loaded");
+        }
+        let tenants = crate::tenants::TenantTable::load(store.as_ref(), &config.tenants).await?;
+        for t in tenants.all() {
+            if let Err(e) = crate::tenants::validate(&catalog, &t) {
+                if config.tenant(&t.domain).is_some_and(|f| *f == *t) {
+                    anyhow::bail!("{}: {e}", config.source.display());
+                }
+                warn!(tenant = %t.domain, "stored tenant does not validate: {e}");
+            }
         }
 
         let registrar = Registrar::load(
@@ -148,8 +194,10 @@ impl Server {
             sip: OnceLock::new(),
             store,
             media,
-            plugins,
-            runtime,
+            catalog,
+            tenants,
+            faults: Default::default(),
+            live: Mutex::new(HashMap::new()),
             registrar,
             nonces,
             digest_algorithms: s
@@ -205,12 +253,12 @@ impl Core {
     }
 
     /// The tenant a request is for: Request-URI host, else the To host (DESIGN.md).
-    pub fn tenant_of(&self, req: &Request) -> Option<&Tenant> {
-        if let Some(t) = self.config.tenant(&req.uri.host) {
+    pub fn tenant_of(&self, req: &Request) -> Option<Arc<Tenant>> {
+        if let Some(t) = self.tenants.get(&req.uri.host) {
             return Some(t);
         }
         let to = req.headers.to_addr().ok()?;
-        self.config.tenant(&to.uri.host)
+        self.tenants.get(&to.uri.host)
     }
 
     pub(crate) fn register_dialog(&self, call_id: &str, tag: &str, side: Side, tx: LegSender) {
@@ -334,7 +382,7 @@ async fn register(core: &Arc<Core>, req: &Request, peer: Peer) -> plugboard_sip:
     }
     match authenticate(
         req,
-        tenant,
+        &tenant,
         &core.nonces,
         &core.digest_algorithms,
         Some(&user),
@@ -342,6 +390,7 @@ async fn register(core: &Arc<Core>, req: &Request, peer: Peer) -> plugboard_sip:
         AuthResult::Reject(r) => r,
         AuthResult::Ok(_) => {
             core.stats.registrations.fetch_add(1, Ordering::Relaxed);
+            core.stats.tenant(&tenant.domain, |t| t.registrations += 1);
             let r = core
                 .registrar
                 .register(&tenant.domain, &user, req, peer)

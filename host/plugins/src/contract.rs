@@ -128,6 +128,20 @@ pub(crate) fn check<'a>(
     })
 }
 
+/// The plugboard interfaces a component imports (`call`, `kv`, ...), without
+/// `types` (shared type definitions, not a capability).
+pub(crate) fn plugboard_imports<'a>(imports: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut out: Vec<&str> = imports
+        .into_iter()
+        .filter_map(InterfaceName::parse)
+        .filter(|n| (n.namespace, n.package) == ("plugboard", "pbx") && n.interface != "types")
+        .map(|n| n.interface)
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 fn version_error(v: &Version) -> String {
     let (ma, mi) = SUPPORTED_MAJOR_MINOR;
     let newer = (v.major, v.minor) > SUPPORTED_MAJOR_MINOR;

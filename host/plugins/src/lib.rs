@@ -43,12 +43,16 @@
 //! checks), `runtime.rs` (engine, cache, runs).
 
 mod bindings;
+mod catalog;
 mod contract;
 mod host;
+pub mod manifest;
 mod runtime;
 mod state;
 mod types;
 
+pub use catalog::{ActiveCall, Catalog, CatalogError, Installed, read_package};
+pub use manifest::{Capability, Manifest};
 pub use runtime::{
     CallRun, Fault, FaultKind, Plugin, RunOutcome, Runtime, RuntimeConfig, RuntimeStats,
 };

@@ -212,8 +212,14 @@ impl Runtime {
         let file = path.display();
         let bytes =
             std::fs::read(path).with_context(|| format!("plugin {name}: cannot read {file}"))?;
+        self.load_bytes(name, &bytes, &file.to_string())
+    }
+
+    /// Like [`Runtime::load`], for component bytes; `label` names them in errors.
+    pub fn load_bytes(&self, name: &str, bytes: &[u8], label: &str) -> anyhow::Result<Plugin> {
+        let file = label;
         let component = self
-            .compile_cached(&bytes)
+            .compile_cached(bytes)
             .with_context(|| format!("plugin {name}: {file} is not a loadable component"))?;
         let engine = &self.shared.engine;
         let ty = component.component_type();
@@ -224,6 +230,10 @@ impl Runtime {
             imports.iter().map(String::as_str),
         )
         .map_err(|e| anyhow::anyhow!("plugin {name}: {file} {e}"))?;
+        let plugboard_imports = contract::plugboard_imports(imports.iter().map(String::as_str))
+            .into_iter()
+            .map(String::from)
+            .collect();
         let pre = wt(self.shared.linker.instantiate_pre(&component))
             .with_context(|| format!("plugin {name}: {file} cannot be linked"))?;
         let pre = wt(CallFlowPre::new(pre))
@@ -233,6 +243,7 @@ impl Runtime {
                 name: Arc::from(name),
                 version: None,
                 contract_version: version,
+                plugboard_imports,
                 pre,
                 shared: self.shared.clone(),
             }),
@@ -311,6 +322,8 @@ struct PluginInner {
     name: Arc<str>,
     version: Option<String>,
     contract_version: String,
+    /// The plugboard interfaces the component imports, sorted.
+    plugboard_imports: Vec<String>,
     pre: CallFlowPre<PluginState>,
     shared: Arc<Shared>,
 }
@@ -413,6 +426,11 @@ impl Plugin {
         &self.inner.contract_version
     }
 
+    /// The plugboard interfaces the component imports (`call`, `kv`, ...), sorted.
+    pub fn plugboard_imports(&self) -> &[String] {
+        &self.inner.plugboard_imports
+    }
+
     /// The same plugin with a version label for logs and CDRs.
     pub fn with_version(&self, version: impl Into<String>) -> Plugin {
         let i = &self.inner;
@@ -421,6 +439,7 @@ impl Plugin {
                 name: i.name.clone(),
                 version: Some(version.into()),
                 contract_version: i.contract_version.clone(),
+                plugboard_imports: i.plugboard_imports.clone(),
                 pre: i.pre.clone(),
                 shared: i.shared.clone(),
             }),

@@ -86,6 +86,9 @@ const BINDINGS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("bin
 /// `(tenant, plugin, key)` → value.
 const KV: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("kv");
 /// `(tenant, plugin, id)` → `(duration_ms, created_ms, size_bytes)`.
+/// Host documents: (kind, key) -> bytes (JSON chosen by the host).
+const DOCS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("docs");
+
 const RECORDINGS: TableDefinition<(&str, &str, &str), (u32, u64, u64)> =
     TableDefinition::new("recordings");
 
@@ -119,6 +122,15 @@ enum WriteOp {
     RecordingDelete {
         scope: Scope,
         id: String,
+    },
+    DocPut {
+        kind: String,
+        key: String,
+        value: Vec<u8>,
+    },
+    DocDelete {
+        kind: String,
+        key: String,
     },
     /// Nothing to write; forces a durable commit.
     Flush,
@@ -185,6 +197,7 @@ impl EmbeddedStore {
             txn.open_table(BINDINGS).map_err(backend)?;
             txn.open_table(KV).map_err(backend)?;
             txn.open_table(RECORDINGS).map_err(backend)?;
+            txn.open_table(DOCS).map_err(backend)?;
             txn.commit().map_err(backend)?;
         }
         let shared = Arc::new(Shared { db, recordings_dir });
@@ -381,6 +394,54 @@ impl Store for EmbeddedStore {
                     break;
                 }
                 out.push(key.to_string());
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn doc_get(&self, kind: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let (kind, key) = (kind.to_string(), key.to_string());
+        self.read(move |s| {
+            let txn = s.db.begin_read().map_err(backend)?;
+            let table = txn.open_table(DOCS).map_err(backend)?;
+            let v = table.get((kind.as_str(), key.as_str())).map_err(backend)?;
+            Ok(v.map(|v| v.value().to_vec()))
+        })
+        .await
+    }
+
+    async fn doc_put(&self, kind: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.write(WriteOp::DocPut {
+            kind: kind.to_string(),
+            key: key.to_string(),
+            value: value.to_vec(),
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn doc_delete(&self, kind: &str, key: &str) -> Result<bool, StoreError> {
+        self.write(WriteOp::DocDelete {
+            kind: kind.to_string(),
+            key: key.to_string(),
+        })
+        .await
+    }
+
+    async fn doc_list(&self, kind: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let kind = kind.to_string();
+        self.read(move |s| {
+            let txn = s.db.begin_read().map_err(backend)?;
+            let table = txn.open_table(DOCS).map_err(backend)?;
+            let mut out = Vec::new();
+            for row in table.range((kind.as_str(), "")..).map_err(backend)? {
+                let (k, v) = row.map_err(backend)?;
+                let (kk, key) = k.value();
+                if kk != kind {
+                    break;
+                }
+                out.push((key.to_string(), v.value().to_vec()));
             }
             Ok(out)
         })
@@ -701,6 +762,7 @@ fn apply(db: &Database, ops: &[&WriteOp], durable: bool) -> Result<Vec<bool>, St
         let mut bindings = txn.open_table(BINDINGS).map_err(backend)?;
         let mut kv = txn.open_table(KV).map_err(backend)?;
         let mut recs = txn.open_table(RECORDINGS).map_err(backend)?;
+        let mut docs = txn.open_table(DOCS).map_err(backend)?;
         for op in ops {
             let r = match op {
                 WriteOp::SetBindings {
@@ -731,6 +793,12 @@ fn apply(db: &Database, ops: &[&WriteOp], durable: bool) -> Result<Vec<bool>, St
                     .map(|_| false),
                 WriteOp::RecordingDelete { scope, id } => recs
                     .remove((scope.tenant.as_str(), scope.plugin.as_str(), id.as_str()))
+                    .map(|old| old.is_some()),
+                WriteOp::DocPut { kind, key, value } => docs
+                    .insert((kind.as_str(), key.as_str()), value.as_slice())
+                    .map(|_| false),
+                WriteOp::DocDelete { kind, key } => docs
+                    .remove((kind.as_str(), key.as_str()))
                     .map(|old| old.is_some()),
                 WriteOp::Flush => Ok(false),
             };
@@ -792,6 +860,31 @@ mod tests {
         let (meta, path) = store.recording_get(&s, &rec_id).await.unwrap().unwrap();
         assert_eq!(meta.duration_ms, 1500);
         assert_eq!(fs::read(path).unwrap(), b"RIFF1234");
+    }
+
+    #[tokio::test]
+    async fn host_documents_round_trip_list_by_kind_and_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = EmbeddedStore::open(dir.path()).unwrap();
+            assert_eq!(s.doc_get("tenant", "a.test").await.unwrap(), None);
+            assert!(s.doc_list("tenant").await.unwrap().is_empty());
+            s.doc_put("tenant", "b.test", b"B").await.unwrap();
+            s.doc_put("tenant", "a.test", b"A").await.unwrap();
+            s.doc_put("tenantx", "c.test", b"C").await.unwrap();
+            s.doc_put("tenant", "a.test", b"A2").await.unwrap();
+            assert!(s.doc_delete("tenantx", "c.test").await.unwrap());
+            assert!(!s.doc_delete("tenantx", "c.test").await.unwrap());
+        }
+        let s = EmbeddedStore::open(dir.path()).unwrap();
+        assert_eq!(
+            s.doc_list("tenant").await.unwrap(),
+            vec![
+                ("a.test".to_string(), b"A2".to_vec()),
+                ("b.test".to_string(), b"B".to_vec())
+            ]
+        );
+        assert!(s.doc_list("tenantx").await.unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -146,6 +146,16 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes recording `id`; returns whether it existed.
     async fn recording_delete(&self, scope: &Scope, id: &str) -> Result<bool, StoreError>;
 
+    /// A host document (tenant definitions, plugin bindings, ...): `kind` and
+    /// `key` are chosen by the host, never by plugins. `None` if absent.
+    async fn doc_get(&self, kind: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Writes a host document; durable when this returns.
+    async fn doc_put(&self, kind: &str, key: &str, value: &[u8]) -> Result<(), StoreError>;
+    /// Deletes a host document; returns whether it existed. Durable when this returns.
+    async fn doc_delete(&self, kind: &str, key: &str) -> Result<bool, StoreError>;
+    /// Every document of `kind` as `(key, value)`, in key order.
+    async fn doc_list(&self, kind: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+
     /// Makes every write accepted so far durable (called on shutdown; soft
     /// state such as bindings may otherwise be written lazily).
     async fn flush(&self) -> Result<(), StoreError> {

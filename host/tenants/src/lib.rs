@@ -35,7 +35,10 @@
 
 #![deny(missing_docs)]
 
+mod doc;
 mod parse;
+
+pub use doc::{DialDoc, TenantDoc, TenantPluginDoc, UserDoc, flatten_json};
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -50,6 +53,8 @@ pub struct Config {
     pub plugins: Vec<PluginDef>,
     /// Tenants in file order.
     pub tenants: Vec<Tenant>,
+    /// The `[admin]` table: the HTTP admin API.
+    pub admin: AdminConfig,
     /// The file this configuration was read from (as given).
     pub source: PathBuf,
 }
@@ -108,6 +113,17 @@ impl ServerConfig {
     }
 }
 
+/// The `[admin]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AdminConfig {
+    /// Where the admin API listens (`None`: no admin API).
+    pub listen: Option<SocketAddr>,
+    /// Bearer token of the operator (every tenant, every route).
+    pub operator_token: Option<String>,
+    /// Bearer tokens of tenant administrators: (domain, token).
+    pub tenant_tokens: Vec<(String, String)>,
+}
+
 /// A `[plugins.NAME]` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginDef {
@@ -117,6 +133,28 @@ pub struct PluginDef {
     pub path: PathBuf,
     /// Line of the definition in the configuration file (1-based), for later errors.
     pub line: usize,
+    /// Capabilities granted to this plugin in every tenant of the file that
+    /// does not set its own `grants` (default none).
+    pub grants: Vec<String>,
+}
+
+/// Capabilities an operator can grant (the rest come with a plugin's role).
+pub const CAPABILITY_GRANTS: &[&str] = &["kv", "recordings"];
+
+/// A plugin enabled for a tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantPlugin {
+    /// The plugin's name.
+    pub name: String,
+    /// The version pinned for this tenant; `None` = the newest installed.
+    pub version: Option<String>,
+    /// The version pinned before the last change (for rollback).
+    pub previous_version: Option<String>,
+    /// Tenant-wide configuration (flattened like a dial plan entry's);
+    /// dial plan entry values override it.
+    pub config: Vec<(String, String)>,
+    /// Capabilities the operator granted, sorted.
+    pub grants: Vec<String>,
 }
 
 /// One tenant (a SIP domain).
@@ -130,6 +168,8 @@ pub struct Tenant {
     pub users: Vec<User>,
     /// Dial plan entries, sorted by number.
     pub dialplan: Vec<DialEntry>,
+    /// Plugins enabled for this tenant, sorted by name.
+    pub plugins: Vec<TenantPlugin>,
 }
 
 /// A user that can register and be called.
@@ -229,6 +269,11 @@ impl Tenant {
     /// The user with extension `ext`.
     pub fn user(&self, ext: &str) -> Option<&User> {
         self.users.iter().find(|u| u.extension == ext)
+    }
+
+    /// The tenant's binding of plugin `name`, if enabled.
+    pub fn plugin(&self, name: &str) -> Option<&TenantPlugin> {
+        self.plugins.iter().find(|p| p.name == name)
     }
 
     /// Route a dialled number: exact dial plan entry first, then a user with that extension.

@@ -13,7 +13,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::{Config, ConfigError, DialEntry, DialTarget, PluginDef, ServerConfig, Tenant, User};
+use crate::{
+    AdminConfig, Config, ConfigError, DialEntry, DialTarget, PluginDef, ServerConfig, Tenant,
+    TenantPlugin, User,
+};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -23,6 +26,16 @@ struct RawConfig {
     plugins: BTreeMap<Spanned<String>, RawPlugin>,
     #[serde(default)]
     tenant: Vec<RawTenant>,
+    admin: Option<RawAdmin>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAdmin {
+    listen: Option<Spanned<String>>,
+    operator_token: Option<Spanned<String>>,
+    #[serde(default)]
+    tenant_tokens: BTreeMap<String, Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -49,6 +62,8 @@ struct RawServer {
 #[serde(deny_unknown_fields)]
 struct RawPlugin {
     path: String,
+    #[serde(default)]
+    grants: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -60,6 +75,16 @@ struct RawTenant {
     user: Vec<RawUser>,
     #[serde(default)]
     dialplan: BTreeMap<Spanned<String>, Spanned<RawDial>>,
+    #[serde(default)]
+    plugins: BTreeMap<Spanned<String>, RawTenantPlugin>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTenantPlugin {
+    version: Option<Spanned<String>>,
+    config: Option<Spanned<toml::Table>>,
+    grants: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -288,13 +313,72 @@ impl Checker<'_> {
                         ),
                     ));
                 }
+                let grants = self.grants(&p.grants, &format!("plugin \"{}\"", name.get_ref()))?;
                 Ok(PluginDef {
                     line: self.line(&name.span()),
                     path: self.resolve(&p.path),
                     name: name.into_inner(),
+                    grants,
                 })
             })
             .collect()
+    }
+
+    fn grants(&self, raw: &[Spanned<String>], ctx: &str) -> Result<Vec<String>, ConfigError> {
+        let mut out = Vec::new();
+        for g in raw {
+            if !crate::CAPABILITY_GRANTS.contains(&g.get_ref().as_str()) {
+                return Err(self.err(
+                    Some(g.span()),
+                    format!(
+                        "{ctx}: unknown capability \"{}\" in grants (grantable: {})",
+                        g.get_ref(),
+                        crate::CAPABILITY_GRANTS.join(", ")
+                    ),
+                ));
+            }
+            out.push(g.get_ref().clone());
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    fn tenant_plugins(
+        &self,
+        raw: BTreeMap<Spanned<String>, RawTenantPlugin>,
+        plugins: &[PluginDef],
+        ctx: &str,
+    ) -> Result<Vec<TenantPlugin>, ConfigError> {
+        let mut out = Vec::new();
+        for (name, p) in raw {
+            let Some(def) = plugins.iter().find(|d| &d.name == name.get_ref()) else {
+                return Err(self.err(
+                    Some(name.span()),
+                    format!(
+                        "{ctx}: plugins.{}: not defined under [plugins]",
+                        name.get_ref()
+                    ),
+                ));
+            };
+            let mut config = Vec::new();
+            if let Some(c) = &p.config {
+                flatten("", c.get_ref(), &mut config);
+            }
+            config.sort();
+            let grants = match &p.grants {
+                Some(g) => self.grants(g, &format!("{ctx}: plugins.{}", name.get_ref()))?,
+                None => def.grants.clone(),
+            };
+            out.push(TenantPlugin {
+                name: name.into_inner(),
+                version: p.version.map(Spanned::into_inner),
+                previous_version: None,
+                config,
+                grants,
+            });
+        }
+        Ok(out)
     }
 
     fn tenant(&self, raw: RawTenant, plugins: &[PluginDef]) -> Result<Tenant, ConfigError> {
@@ -427,11 +511,29 @@ impl Checker<'_> {
                 target,
             });
         }
+        let mut tenant_plugins = self.tenant_plugins(raw.plugins, plugins, &ctx)?;
+        // A plugin named in the dial plan is enabled with the server's default grants.
+        for e in &dialplan {
+            if let DialTarget::Plugin { name, .. } = &e.target
+                && !tenant_plugins.iter().any(|p| &p.name == name)
+                && let Some(def) = plugins.iter().find(|d| &d.name == name)
+            {
+                tenant_plugins.push(TenantPlugin {
+                    name: name.clone(),
+                    version: None,
+                    previous_version: None,
+                    config: Vec::new(),
+                    grants: def.grants.clone(),
+                });
+            }
+        }
+        tenant_plugins.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(Tenant {
             domain,
             language,
             users,
             dialplan,
+            plugins: tenant_plugins,
         })
     }
 }
@@ -457,7 +559,7 @@ fn empty_server() -> RawServer {
 }
 
 /// Flattens a plugin `config` table: dotted keys, strings unquoted, other values as TOML text.
-fn flatten(prefix: &str, table: &toml::Table, out: &mut Vec<(String, String)>) {
+pub(crate) fn flatten(prefix: &str, table: &toml::Table, out: &mut Vec<(String, String)>) {
     for (k, v) in table {
         let key = if prefix.is_empty() {
             k.clone()
@@ -491,7 +593,7 @@ fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
     Ok((a, b))
 }
 
-fn valid_plugin_name(s: &str) -> bool {
+pub(crate) fn valid_plugin_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
         && s.bytes()
@@ -502,7 +604,7 @@ fn valid_plugin_name(s: &str) -> bool {
 }
 
 /// Host names (already lower-cased): labels of a-z, 0-9, '-', '_' separated by single dots.
-fn valid_domain(s: &str) -> bool {
+pub(crate) fn valid_domain(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 253
         && s.split('.').all(|label| {
@@ -515,14 +617,14 @@ fn valid_domain(s: &str) -> bool {
 }
 
 /// Prompt language tags; they become a folder name, so no separators or dots.
-fn valid_language(s: &str) -> bool {
+pub(crate) fn valid_language(s: &str) -> bool {
     (2..=16).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Extensions and dialled numbers.
-fn valid_number(s: &str) -> bool {
+pub(crate) fn valid_number(s: &str) -> bool {
     (1..=32).contains(&s.len())
         && s.bytes().all(|b| {
             b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'+' | b'*' | b'#')
@@ -557,12 +659,67 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         }
         tenants.push(tenant);
     }
+    let admin = ck.admin(raw.admin)?;
     Ok(Config {
         server,
         plugins,
         tenants,
+        admin,
         source: path.to_path_buf(),
     })
+}
+
+impl Checker<'_> {
+    fn admin(&self, raw: Option<RawAdmin>) -> Result<AdminConfig, ConfigError> {
+        let Some(a) = raw else {
+            return Ok(AdminConfig::default());
+        };
+        let listen = match &a.listen {
+            None => None,
+            Some(v) => Some(v.get_ref().parse::<SocketAddr>().map_err(|_| {
+                self.err(
+                    Some(v.span()),
+                    format!(
+                        "admin.listen: \"{}\" is not an address like \"127.0.0.1:8090\"",
+                        v.get_ref()
+                    ),
+                )
+            })?),
+        };
+        let token = |t: &Spanned<String>, key: &str| {
+            if t.get_ref().len() < 16 {
+                Err(self.err(
+                    Some(t.span()),
+                    format!("admin.{key}: tokens need at least 16 characters"),
+                ))
+            } else {
+                Ok(t.get_ref().clone())
+            }
+        };
+        let operator_token = a
+            .operator_token
+            .as_ref()
+            .map(|t| token(t, "operator_token"))
+            .transpose()?;
+        if listen.is_some() && operator_token.is_none() {
+            return Err(self.err(
+                a.listen.as_ref().map(Spanned::span),
+                "admin: listen needs an operator_token",
+            ));
+        }
+        let mut tenant_tokens = Vec::new();
+        for (domain, t) in &a.tenant_tokens {
+            tenant_tokens.push((
+                domain.to_ascii_lowercase(),
+                token(t, &format!("tenant_tokens.\"{domain}\""))?,
+            ));
+        }
+        Ok(AdminConfig {
+            listen,
+            operator_token,
+            tenant_tokens,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -73,6 +73,7 @@ fn the_canonical_example_loads_with_defaults_and_resolved_paths() {
             path: "examples/demo/../../target/wasm32-wasip2/release/plugboard_attendant.wasm"
                 .into(),
             line: 8,
+            grants: vec![],
         }]
     );
     assert_eq!(c.source, path());
@@ -105,6 +106,53 @@ fn the_canonical_example_loads_with_defaults_and_resolved_paths() {
     );
     assert_eq!(t.route("200"), Some(DialTarget::User("101".into())));
     assert_eq!(t.dialplan.len(), 3);
+    assert_eq!(
+        t.plugins,
+        vec![crate::TenantPlugin {
+            name: "attendant".into(),
+            version: None,
+            previous_version: None,
+            config: vec![],
+            grants: vec![],
+        }],
+        "a plugin named in the dial plan is enabled with the file's default grants"
+    );
+}
+
+#[test]
+fn tenant_plugin_tables_pin_configure_and_grant() {
+    let text = EXAMPLE
+        .replace(
+            "plugboard_attendant.wasm\"\n",
+            "plugboard_attendant.wasm\"\ngrants = [\"kv\"]\n",
+        )
+        .replace(
+            "[tenant.dialplan]",
+            "[tenant.plugins.attendant]\nversion = \"1.0.0\"\nconfig = { timeout_s = 25 }\ngrants = [\"kv\", \"recordings\"]\n[tenant.dialplan]",
+        );
+    let c = Config::from_str(&text, path()).unwrap();
+    assert_eq!(c.plugins[0].grants, vec!["kv".to_string()]);
+    let t = c.tenant("demo.plugboard.test").unwrap();
+    assert_eq!(
+        t.plugins,
+        vec![crate::TenantPlugin {
+            name: "attendant".into(),
+            version: Some("1.0.0".into()),
+            previous_version: None,
+            config: vec![("timeout_s".into(), "25".into())],
+            grants: vec!["kv".into(), "recordings".into()],
+        }]
+    );
+    let e = err(&text.replace("grants = [\"kv\"]", "grants = [\"root\"]"));
+    assert_eq!(
+        e,
+        "examples/demo/plugboard.toml:10:11: plugin \"attendant\": unknown capability \"root\" in grants (grantable: kv, recordings)"
+    );
+    let e = err(&text.replace("[tenant.plugins.attendant]", "[tenant.plugins.nope]"));
+    assert!(
+        e.contains("plugins.nope: not defined under [plugins]"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -41,11 +41,13 @@ pub fn plugboard_bin() -> PathBuf {
     p
 }
 
-/// A compiled plugin component (target/wasm32-wasip2/release/<name>.wasm).
+/// A packaged plugin: target/plugins/<name>/plugin.wasm, with its
+/// plugin.toml beside it (scripts/build-plugins.sh packages them).
 pub fn plugin_wasm(name: &str) -> PathBuf {
     let p = profile_dir()
-        .join("../wasm32-wasip2/release")
-        .join(format!("{name}.wasm"));
+        .join("../plugins")
+        .join(name)
+        .join("plugin.wasm");
     assert!(
         p.exists(),
         "{} not built: run scripts/build-plugins.sh",
@@ -55,6 +57,20 @@ pub fn plugin_wasm(name: &str) -> PathBuf {
 }
 
 static NEXT_RANGE: AtomicU16 = AtomicU16::new(0);
+
+fn dechunk(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || tail.len() < n {
+            break;
+        }
+        out.push_str(&tail[..n]);
+        rest = tail[n..].trim_start_matches("\r\n");
+    }
+    out
+}
 
 /// A distinct RTP port range per PBX started by this process.
 fn rtp_range() -> (u16, u16) {
@@ -68,6 +84,8 @@ pub struct Pbx {
     child: Option<Child>,
     pub udp: SocketAddr,
     pub tcp: SocketAddr,
+    /// The admin API address, when [`Setup::admin`] was set.
+    pub admin: Option<SocketAddr>,
     pub dir: tempfile::TempDir,
     config_path: PathBuf,
     log_path: PathBuf,
@@ -85,6 +103,19 @@ pub struct Setup {
     pub server_extra: Vec<String>,
     /// TOML appended at the end (more tenants).
     pub extra_toml: String,
+    /// `grants = [...]` of `[plugins.NAME]` entries: (name, capabilities).
+    pub plugin_grants: Vec<(String, Vec<String>)>,
+    /// Start the admin API on a free loopback port, with [`OPERATOR_TOKEN`]
+    /// and a tenant-admin token per tenant domain (see [`tenant_token`]).
+    pub admin: Vec<String>,
+}
+
+/// The operator's admin API token in test configs.
+pub const OPERATOR_TOKEN: &str = "operator-token-for-e2e-tests";
+
+/// The tenant-admin token of `domain` in test configs.
+pub fn tenant_token(domain: &str) -> String {
+    format!("tenant-admin-token-{domain}")
 }
 
 impl Default for Setup {
@@ -98,6 +129,8 @@ impl Default for Setup {
             // SIPp answers only the first challenge, and only MD5.
             server_extra: vec!["digest_algorithms = [\"MD5\", \"SHA-256\"]".to_string()],
             extra_toml: String::new(),
+            plugin_grants: Vec::new(),
+            admin: Vec::new(),
         }
     }
 }
@@ -121,6 +154,17 @@ impl Setup {
                 "\n[plugins.{name}]\npath = \"{}\"\n",
                 path.display()
             ));
+            if let Some((_, g)) = self.plugin_grants.iter().find(|(n, _)| n == name) {
+                s.push_str(&format!("grants = {g:?}\n"));
+            }
+        }
+        if !self.admin.is_empty() {
+            s.push_str(&format!(
+                "\n[admin]\nlisten = \"127.0.0.1:0\"\noperator_token = \"{OPERATOR_TOKEN}\"\n[admin.tenant_tokens]\n"
+            ));
+            for d in &self.admin {
+                s.push_str(&format!("\"{d}\" = \"{}\"\n", tenant_token(d)));
+            }
         }
         s.push_str(&format!("\n[[tenant]]\ndomain = \"{DOMAIN}\"\n"));
         for (ext, pw) in &self.users {
@@ -142,6 +186,67 @@ impl Setup {
 }
 
 impl Pbx {
+    /// One admin API request (HTTP/1.1 over loopback, at most 60 s): returns
+    /// the status and the body as JSON (`Null` when empty, a string when not JSON).
+    pub fn api(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<&serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        use std::io::{Read, Write};
+        let addr = self.admin.expect("admin API not enabled in Setup");
+        let mut conn = std::net::TcpStream::connect(addr).expect("connect admin API");
+        conn.set_read_timeout(Some(Duration::from_secs(60))).ok();
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        conn.write_all(req.as_bytes()).expect("send request");
+        let mut raw = Vec::new();
+        conn.read_to_end(&mut raw).expect("read response");
+        let text = String::from_utf8_lossy(&raw);
+        let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let status: u16 = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("bad HTTP response: {text}"));
+        let chunked = head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked");
+        let body = if chunked {
+            dechunk(rest)
+        } else {
+            rest.to_string()
+        };
+        let value = if body.trim().is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body))
+        };
+        (status, value)
+    }
+
+    /// Runs the `plugboard` CLI against this PBX's admin API with `token`.
+    pub fn cli(&self, token: &str, args: &[&str]) -> Output {
+        let addr = self.admin.expect("admin API not enabled in Setup");
+        let child = Command::new(plugboard_bin())
+            .arg("--api")
+            .arg(format!("http://{addr}"))
+            .arg("--token")
+            .arg(token)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn plugboard CLI");
+        wait_bounded(child, Duration::from_secs(120))
+    }
+
     /// Starts plugboard with `setup` and waits for its ready line (at most 60 s:
     /// the first start compiles plugins).
     pub fn start(setup: &Setup) -> Pbx {
@@ -153,6 +258,7 @@ impl Pbx {
             child: None,
             udp: "0.0.0.0:0".parse().expect("addr"),
             tcp: "0.0.0.0:0".parse().expect("addr"),
+            admin: None,
             dir,
             config_path,
             log_path,
@@ -194,6 +300,9 @@ impl Pbx {
                         }
                         if let Some(a) = part.strip_prefix("tcp=") {
                             self.tcp = a.parse().expect("tcp addr");
+                        }
+                        if let Some(a) = part.strip_prefix("admin=") {
+                            self.admin = a.parse().ok();
                         }
                     }
                     return;

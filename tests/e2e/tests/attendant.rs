@@ -13,7 +13,9 @@ use plugboard_e2e::{
 fn setup() -> Setup {
     let mut s = Setup::default();
     s.plugins
-        .push(("attendant".into(), plugin_wasm("plugboard_attendant")));
+        .push(("attendant".into(), plugin_wasm("attendant")));
+    s.plugin_grants
+        .push(("attendant".into(), vec!["kv".into()]));
     s.dialplan = vec![
         r#""100" = { plugin = "attendant", config = { ring_timeout_s = 3, max_message_s = 3 } }"#
             .into(),

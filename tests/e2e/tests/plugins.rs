@@ -8,16 +8,14 @@ use plugboard_e2e::{Pbx, Setup, call, describe, plugin_wasm};
 
 fn setup() -> Setup {
     let mut s = Setup::default();
-    for (name, wasm) in [
-        ("echo", "test_plugin_echo_info"),
-        ("spin", "test_plugin_spin"),
-        ("hog", "test_plugin_hog"),
-        ("trap", "test_plugin_trap"),
-    ] {
-        s.plugins.push((name.to_string(), plugin_wasm(wasm)));
+    for name in ["echo-info", "spin", "hog", "trap"] {
+        s.plugins.push((name.to_string(), plugin_wasm(name)));
     }
+    // echo-info stores the last caller: storage needs a grant.
+    s.plugin_grants
+        .push(("echo-info".into(), vec!["kv".into()]));
     s.dialplan = vec![
-        r#""500" = { plugin = "echo", config = { greeting = "hello" } }"#.into(),
+        r#""500" = { plugin = "echo-info", config = { greeting = "hello" } }"#.into(),
         r#""501" = { plugin = "spin" }"#.into(),
         r#""502" = { plugin = "hog" }"#.into(),
         r#""503" = { plugin = "trap" }"#.into(),
@@ -58,7 +56,8 @@ fn a_plugin_answers_plays_and_hangs_up() {
         pbx.log()
     );
     let cdr = last_cdr(&pbx, 1);
-    assert_eq!(cdr["plugin"], "echo", "{cdr}");
+    assert_eq!(cdr["plugin"], "echo-info", "{cdr}");
+    assert_eq!(cdr["plugin_version"], "1.0.0", "{cdr}");
     assert_eq!(cdr["disposition"], "completed", "{cdr}");
     // beep (0.3 s) + "hello" (about 1.7 s) at 50 packets per second.
     let sent = cdr["rtp_a_tx"].as_u64().unwrap_or(0);

@@ -1,0 +1,381 @@
+//! A tenant as one JSON document: what the admin API exports and imports,
+//! and what the host stores for tenants changed at run time.
+//!
+//! ```json
+//! {
+//!   "domain": "acme.example",
+//!   "language": "en",
+//!   "users": [{"extension": "101", "password": "s3cret", "display_name": "Alice"}],
+//!   "dialplan": [
+//!     {"number": "100", "plugin": "attendant", "config": {"ring_timeout_s": "20"}},
+//!     {"number": "200", "user": "101"}
+//!   ],
+//!   "plugins": [{"name": "attendant", "version": "1.0.0", "config": {}, "grants": ["kv"]}]
+//! }
+//! ```
+//!
+//! [`TenantDoc::into_tenant`] applies the same rules as the configuration
+//! file (domain, extension and number syntax, duplicates, references);
+//! whether the named plugins and versions exist is checked by the host.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::parse::{valid_domain, valid_language, valid_number, valid_plugin_name};
+use crate::{CAPABILITY_GRANTS, DialEntry, DialTarget, Tenant, TenantPlugin, User};
+
+/// A tenant (see the module docs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantDoc {
+    /// The SIP domain.
+    pub domain: String,
+    /// Prompt language (default `en`).
+    #[serde(default)]
+    pub language: Option<String>,
+    /// Users.
+    #[serde(default)]
+    pub users: Vec<UserDoc>,
+    /// Dial plan entries.
+    #[serde(default)]
+    pub dialplan: Vec<DialDoc>,
+    /// Enabled plugins.
+    #[serde(default)]
+    pub plugins: Vec<TenantPluginDoc>,
+}
+
+/// A user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserDoc {
+    /// Extension and SIP user name.
+    pub extension: String,
+    /// Digest password.
+    pub password: String,
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+}
+
+/// A dial plan entry: `user` or `plugin` (+ `config`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DialDoc {
+    /// The dialled number.
+    pub number: String,
+    /// Ring this user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Run this plugin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<String>,
+    /// The plugin's configuration for this entry.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub config: BTreeMap<String, serde_json::Value>,
+}
+
+/// A plugin enabled for the tenant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantPluginDoc {
+    /// Plugin name.
+    pub name: String,
+    /// Pinned version; absent = the newest installed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The version before the last swap (rollback target).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_version: Option<String>,
+    /// Tenant-wide configuration.
+    #[serde(default)]
+    pub config: BTreeMap<String, serde_json::Value>,
+    /// Granted capabilities.
+    #[serde(default)]
+    pub grants: Vec<String>,
+}
+
+/// Flattens a JSON config object like the file's TOML tables: nested objects
+/// become dotted keys, strings stay as they are, other values become JSON text.
+pub fn flatten_json(config: &BTreeMap<String, serde_json::Value>) -> Vec<(String, String)> {
+    fn walk(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String)>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    walk(&format!("{prefix}.{k}"), v, out);
+                }
+            }
+            serde_json::Value::String(s) => out.push((prefix.to_string(), s.clone())),
+            other => out.push((prefix.to_string(), other.to_string())),
+        }
+    }
+    let mut out = Vec::new();
+    for (k, v) in config {
+        walk(k, v, &mut out);
+    }
+    out.sort();
+    out
+}
+
+fn unflatten(config: &[(String, String)]) -> BTreeMap<String, serde_json::Value> {
+    config
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect()
+}
+
+impl From<&Tenant> for TenantDoc {
+    fn from(t: &Tenant) -> TenantDoc {
+        TenantDoc {
+            domain: t.domain.clone(),
+            language: Some(t.language.clone()),
+            users: t
+                .users
+                .iter()
+                .map(|u| UserDoc {
+                    extension: u.extension.clone(),
+                    password: u.password.clone(),
+                    display_name: u.display_name.clone(),
+                })
+                .collect(),
+            dialplan: t
+                .dialplan
+                .iter()
+                .map(|e| match &e.target {
+                    DialTarget::User(u) => DialDoc {
+                        number: e.number.clone(),
+                        user: Some(u.clone()),
+                        plugin: None,
+                        config: BTreeMap::new(),
+                    },
+                    DialTarget::Plugin { name, config } => DialDoc {
+                        number: e.number.clone(),
+                        user: None,
+                        plugin: Some(name.clone()),
+                        config: unflatten(config),
+                    },
+                })
+                .collect(),
+            plugins: t
+                .plugins
+                .iter()
+                .map(|p| TenantPluginDoc {
+                    name: p.name.clone(),
+                    version: p.version.clone(),
+                    previous_version: p.previous_version.clone(),
+                    config: unflatten(&p.config),
+                    grants: p.grants.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl TenantDoc {
+    /// Checks the document and turns it into a [`Tenant`]. Errors name the
+    /// field and the value. Plugins named in the dial plan but not listed
+    /// under `plugins` are enabled with no grants.
+    pub fn into_tenant(self) -> Result<Tenant, String> {
+        let domain = self.domain.to_ascii_lowercase();
+        if !valid_domain(&domain) {
+            return Err(format!("domain {:?}: not a valid domain name", self.domain));
+        }
+        let language = self.language.unwrap_or_else(|| "en".into());
+        if !valid_language(&language) {
+            return Err(format!(
+                "language {language:?}: use a tag like \"en\" or \"pt-BR\""
+            ));
+        }
+        let mut users: Vec<User> = Vec::new();
+        for u in self.users {
+            u.check()?;
+            if users.iter().any(|x| x.extension == u.extension) {
+                return Err(format!("users: duplicate extension {:?}", u.extension));
+            }
+            users.push(u.into_user());
+        }
+        let mut plugins: Vec<TenantPlugin> = Vec::new();
+        for p in self.plugins {
+            if !valid_plugin_name(&p.name) {
+                return Err(format!("plugins: {:?} is not a plugin name", p.name));
+            }
+            if plugins.iter().any(|x| x.name == p.name) {
+                return Err(format!("plugins: {} listed twice", p.name));
+            }
+            plugins.push(p.into_plugin()?);
+        }
+        let mut dialplan: Vec<DialEntry> = Vec::new();
+        for d in self.dialplan {
+            if dialplan.iter().any(|x| x.number == d.number) {
+                return Err(format!("dialplan: duplicate number {:?}", d.number));
+            }
+            let entry = d.into_entry()?;
+            match &entry.target {
+                DialTarget::User(u) if !users.iter().any(|x| &x.extension == u) => {
+                    return Err(format!(
+                        "dialplan {:?}: unknown user {u:?} in this tenant",
+                        entry.number
+                    ));
+                }
+                DialTarget::Plugin { name, .. } if !plugins.iter().any(|p| &p.name == name) => {
+                    plugins.push(TenantPlugin {
+                        name: name.clone(),
+                        version: None,
+                        previous_version: None,
+                        config: Vec::new(),
+                        grants: Vec::new(),
+                    });
+                }
+                _ => {}
+            }
+            dialplan.push(entry);
+        }
+        dialplan.sort_by(|a, b| a.number.cmp(&b.number));
+        plugins.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(Tenant {
+            domain,
+            language,
+            users,
+            dialplan,
+            plugins,
+        })
+    }
+}
+
+impl UserDoc {
+    /// Checks extension and password.
+    pub fn check(&self) -> Result<(), String> {
+        if !valid_number(&self.extension) {
+            return Err(format!(
+                "user {:?}: extensions use 1 to 32 of A-Z a-z 0-9 . _ - + * #",
+                self.extension
+            ));
+        }
+        if self.password.is_empty() {
+            return Err(format!("user {:?}: empty password", self.extension));
+        }
+        Ok(())
+    }
+
+    /// The user (call [`UserDoc::check`] first).
+    pub fn into_user(self) -> User {
+        User {
+            extension: self.extension,
+            password: self.password,
+            display_name: self.display_name,
+        }
+    }
+}
+
+impl DialDoc {
+    /// Checks the entry's shape (references are checked by the tenant).
+    pub fn into_entry(self) -> Result<DialEntry, String> {
+        let n = &self.number;
+        if !valid_number(n) {
+            return Err(format!(
+                "dialplan {n:?}: numbers use 1 to 32 of A-Z a-z 0-9 . _ - + * #"
+            ));
+        }
+        let target = match (self.user, self.plugin) {
+            (Some(u), None) if self.config.is_empty() => DialTarget::User(u),
+            (Some(_), None) => {
+                return Err(format!(
+                    "dialplan {n:?}: config is only allowed with plugin"
+                ));
+            }
+            (None, Some(p)) => {
+                if !valid_plugin_name(&p) {
+                    return Err(format!("dialplan {n:?}: {p:?} is not a plugin name"));
+                }
+                DialTarget::Plugin {
+                    name: p,
+                    config: flatten_json(&self.config),
+                }
+            }
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "dialplan {n:?}: give either plugin or user, not both"
+                ));
+            }
+            (None, None) => return Err(format!("dialplan {n:?}: give plugin or user")),
+        };
+        Ok(DialEntry {
+            number: self.number,
+            target,
+        })
+    }
+}
+
+impl TenantPluginDoc {
+    fn into_plugin(self) -> Result<TenantPlugin, String> {
+        let mut grants = self.grants;
+        for g in &grants {
+            if !CAPABILITY_GRANTS.contains(&g.as_str()) {
+                return Err(format!(
+                    "plugins.{}: unknown capability {g:?} in grants (grantable: {})",
+                    self.name,
+                    CAPABILITY_GRANTS.join(", ")
+                ));
+            }
+        }
+        grants.sort();
+        grants.dedup();
+        Ok(TenantPlugin {
+            config: flatten_json(&self.config),
+            name: self.name,
+            version: self.version,
+            previous_version: self.previous_version,
+            grants,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_document_round_trips_and_bad_ones_name_the_field() {
+        let doc: TenantDoc = serde_json::from_value(serde_json::json!({
+            "domain": "ACME.example",
+            "users": [{"extension": "101", "password": "pw"}],
+            "dialplan": [
+                {"number": "500", "plugin": "router", "config": {"known": "101", "n": {"x": 1}}},
+                {"number": "200", "user": "101"}
+            ],
+            "plugins": [{"name": "echo", "version": "1.0.0", "grants": ["kv"]}]
+        }))
+        .unwrap();
+        let t = doc.into_tenant().unwrap();
+        assert_eq!(t.domain, "acme.example");
+        assert_eq!(t.plugins.len(), 2, "router enabled by the dial plan");
+        assert_eq!(
+            t.route("500"),
+            Some(DialTarget::Plugin {
+                name: "router".into(),
+                config: vec![("known".into(), "101".into()), ("n.x".into(), "1".into())]
+            })
+        );
+        let again = TenantDoc::from(&t).into_tenant().unwrap();
+        assert_eq!(again, t);
+
+        let bad = |v: serde_json::Value| {
+            serde_json::from_value::<TenantDoc>(v)
+                .map_err(|e| e.to_string())
+                .and_then(TenantDoc::into_tenant)
+                .unwrap_err()
+        };
+        let e = bad(serde_json::json!({"domain": "a b"}));
+        assert!(e.contains("domain"), "{e}");
+        let e = bad(
+            serde_json::json!({"domain": "a.test", "dialplan": [{"number": "1", "user": "9"}]}),
+        );
+        assert!(e.contains("unknown user \"9\""), "{e}");
+        let e = bad(
+            serde_json::json!({"domain": "a.test", "plugins": [{"name": "x", "grants": ["root"]}]}),
+        );
+        assert!(e.contains("\"root\""), "{e}");
+        let e = bad(serde_json::json!({"domain": "a.test", "colour": 1}));
+        assert!(e.contains("colour"), "{e}");
+    }
+}
