@@ -33,15 +33,14 @@ fi
 CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=debuginfo \
   cargo build --release --target wasm32-wasip2 "${args[@]}" "$@"
 
-# Package each guest that has a plugin.toml as target/plugins/<name>/ with
+# Package each guest that has a plugin.toml as target/plugins/<crate folder>/ with
 # plugin.wasm + plugin.toml, the layout the host loads (manifest beside the
 # component) and `plugboard plugin install DIR` uploads.
 for manifest in plugins/*/plugin.toml tests/plugins/*/plugin.toml; do
   [ -f "$manifest" ] || continue
   crate_dir=$(dirname "$manifest")
   crate=$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$crate_dir/Cargo.toml" | head -n1)
-  name=$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$manifest" | head -n1)
-  out="target/plugins/$name"
+  out="target/plugins/$(basename "$crate_dir")"
   mkdir -p "$out"
   cmp -s "$manifest" "$out/plugin.toml" || cp "$manifest" "$out/plugin.toml"
   wasm="target/wasm32-wasip2/release/${crate//-/_}.wasm"

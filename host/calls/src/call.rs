@@ -226,6 +226,9 @@ fn unix_ms(t: SystemTime) -> u64 {
 /// Entry point for a new INVITE (outside a dialog).
 pub async fn inbound_invite(core: Arc<Core>, key: TxKey, req: Request, peer: Peer) {
     let call_id = req.headers.call_id().unwrap_or_default().to_string();
+    // Taken before the tenant lookup: a call whose CDR starts after a plugin
+    // swap completed saw the tenant as it was after the swap.
+    let started = SystemTime::now();
     let Some(tenant) = core.tenant_of(&req) else {
         core.sip()
             .respond(key, reject(&req, 404, "Not Found", "unknown domain"));
@@ -327,7 +330,7 @@ pub async fn inbound_invite(core: Arc<Core>, key: TxKey, req: Request, peer: Pee
             b_gone: watch::channel(false).0,
             acked: watch::channel(false).0,
             leg_tx: leg_tx.clone(),
-            started: SystemTime::now(),
+            started,
         });
         core.register_dialog(&call_id, &tag_a, Side::A, leg_tx.clone());
         core.invites

@@ -108,6 +108,8 @@ pub struct Setup {
     /// Start the admin API on a free loopback port, with [`OPERATOR_TOKEN`]
     /// and a tenant-admin token per tenant domain (see [`tenant_token`]).
     pub admin: Vec<String>,
+    /// RTP port range instead of the default 200 ports per PBX (load tests).
+    pub rtp_ports: Option<(u16, u16)>,
 }
 
 /// The operator's admin API token in test configs.
@@ -131,13 +133,14 @@ impl Default for Setup {
             extra_toml: String::new(),
             plugin_grants: Vec::new(),
             admin: Vec::new(),
+            rtp_ports: None,
         }
     }
 }
 
 impl Setup {
     fn render(&self, dir: &Path) -> String {
-        let (lo, hi) = rtp_range();
+        let (lo, hi) = self.rtp_ports.unwrap_or_else(rtp_range);
         let mut s = format!(
             "[server]\nsip_udp = \"127.0.0.1:0\"\nsip_tcp = \"127.0.0.1:0\"\nmedia_ip = \"127.0.0.1\"\n\
              rtp_ports = \"{lo}-{hi}\"\ndata_dir = \"{}\"\nprompts_dir = \"{}\"\nplugin_cache_dir = \"{}\"\n",
