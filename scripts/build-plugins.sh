@@ -36,14 +36,15 @@ CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=debuginfo \
 # Package each guest that has a plugin.toml as target/plugins/<crate folder>/ with
 # plugin.wasm + plugin.toml, the layout the host loads (manifest beside the
 # component) and `plugboard plugin install DIR` uploads.
+target_dir=${CARGO_TARGET_DIR:-target}
 for manifest in plugins/*/plugin.toml tests/plugins/*/plugin.toml; do
   [ -f "$manifest" ] || continue
   crate_dir=$(dirname "$manifest")
   crate=$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$crate_dir/Cargo.toml" | head -n1)
-  out="target/plugins/$(basename "$crate_dir")"
+  out="$target_dir/plugins/$(basename "$crate_dir")"
   mkdir -p "$out"
   cmp -s "$manifest" "$out/plugin.toml" || cp "$manifest" "$out/plugin.toml"
-  wasm="target/wasm32-wasip2/release/${crate//-/_}.wasm"
+  wasm="$target_dir/wasm32-wasip2/release/${crate//-/_}.wasm"
   cmp -s "$wasm" "$out/plugin.wasm" || cp "$wasm" "$out/plugin.wasm"
   echo "build-plugins: $out"
 done
