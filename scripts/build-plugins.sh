@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Builds every guest (WebAssembly component) crate for wasm32-wasip2 in one
-# cargo invocation:
-#   plugins/*        (e.g. plugboard-attendant)
+# Builds every guest (WebAssembly component) crate for wasm32-wasip2, one
+# cargo invocation per world (call-flow, screener, listener):
+#   plugins/*        (plugboard-attendant, -blocklist, -webhook)
 #   tests/plugins/*  (test-plugin-spin, -hog, -trap, -echo-info, ...)
 #
 # Artifacts (the crate name with '-' -> '_'), then packaged per plugin as
-# target/plugins/<manifest name>/{plugin.wasm,plugin.toml}:
+# target/plugins/<crate folder>/{plugin.wasm,plugin.toml}:
 #   target/wasm32-wasip2/release/plugboard_attendant.wasm
 #   target/wasm32-wasip2/release/test_plugin_spin.wasm       loop {} after answer
 #   target/wasm32-wasip2/release/test_plugin_hog.wasm        allocates past the cap
@@ -19,19 +19,32 @@ cd "$(dirname "$0")/.."
 
 rustup target add wasm32-wasip2 >/dev/null
 
-args=()
+# One cargo invocation per world: cargo unifies the SDK's features across the
+# crates of one build, and a guest must be built with exactly its own world
+# (the role in its plugin.toml; crates without a manifest are call flows).
+declare -A groups=()
 for manifest in plugins/*/Cargo.toml tests/plugins/*/Cargo.toml; do
   [ -f "$manifest" ] || continue
   name=$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$manifest" | head -n1)
-  [ -n "$name" ] && args+=(-p "$name")
+  [ -n "$name" ] || continue
+  role=call-flow
+  plugin_toml="$(dirname "$manifest")/plugin.toml"
+  if [ -f "$plugin_toml" ]; then
+    r=$(sed -n 's/^roles *= *\[ *"\([a-z-]*\)".*/\1/p' "$plugin_toml" | head -n1)
+    [ -n "$r" ] && role=$r
+  fi
+  groups[$role]+=" -p $name"
 done
-if [ ${#args[@]} -eq 0 ]; then
+if [ ${#groups[@]} -eq 0 ]; then
   echo "build-plugins: no guest crates found" >&2
   exit 1
 fi
 
-CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=debuginfo \
-  cargo build --release --target wasm32-wasip2 "${args[@]}" "$@"
+for role in "${!groups[@]}"; do
+  # shellcheck disable=SC2086
+  CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=debuginfo \
+    cargo build --release --target wasm32-wasip2 ${groups[$role]} "$@"
+done
 
 # Package each guest that has a plugin.toml as target/plugins/<crate folder>/ with
 # plugin.wasm + plugin.toml, the layout the host loads (manifest beside the

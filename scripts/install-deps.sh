@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing plugboard needs on a fresh Debian machine:
 # the wasm32-wasip2 Rust target and, for the tests, SIPp (Debian package
-# sip-tester) and the baresip softphone.
+# sip-tester), the baresip softphone, and Python 3 (venv) and Node.js with
+# npm, which build the Python and JavaScript example plugins.
 # Usage: scripts/install-deps.sh [--test]
 set -euo pipefail
 rustup target add wasm32-wasip2 >/dev/null 2>&1 || rustup target add wasm32-wasip2
@@ -9,6 +10,10 @@ if [ "${1:-}" = "--test" ]; then
   need=()
   command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
   command -v baresip >/dev/null 2>&1 || need+=(baresip)
+  command -v node >/dev/null 2>&1 || need+=(nodejs)
+  command -v npm >/dev/null 2>&1 || need+=(npm)
+  command -v python3 >/dev/null 2>&1 || need+=(python3)
+  python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
   if [ ${#need[@]} -gt 0 ]; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq

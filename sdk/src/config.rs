@@ -1,7 +1,7 @@
 //! The plugin's configuration from the tenant's dial-plan entry (values are
 //! rendered as text).
 
-use crate::__bindings::plugboard::pbx::config as raw;
+use crate::__common::plugboard::pbx::config as raw;
 
 /// One value, if configured.
 pub fn get(key: &str) -> Option<String> {

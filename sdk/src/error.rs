@@ -3,9 +3,9 @@
 use core::fmt;
 
 /// Why a call-control operation did not complete (the WIT `call-error`).
-pub use crate::__bindings::plugboard::pbx::types::CallError;
+pub use crate::__common::plugboard::pbx::types::CallError;
 /// Why a storage operation failed (the WIT `storage-error`).
-pub use crate::__bindings::plugboard::pbx::types::StorageError;
+pub use crate::__common::plugboard::pbx::types::StorageError;
 
 /// Any failure inside a call flow.
 ///

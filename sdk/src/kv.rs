@@ -1,7 +1,7 @@
 //! A key-value store scoped to (tenant, plugin): durable, shared by every
 //! call this plugin handles for the tenant.
 
-use crate::__bindings::plugboard::pbx::kv as raw;
+use crate::__common::plugboard::pbx::kv as raw;
 use crate::error::Result;
 
 /// The value of `key`, if set.

@@ -1,4 +1,12 @@
-//! # plugboard-sdk: write plugboard call-flow plugins in plain Rust
+//! # plugboard-sdk: write plugboard plugins in plain Rust
+//!
+//! Three kinds of plugin, one per crate, chosen by a cargo feature:
+//! `call-flow` (default: [`CallFlow`], [`export_call_flow!`]), `screener`
+//! (`screen::Screener`, `export_screener!`: allow, reject or divert each new
+//! call before routing) and `listener` (`events::Listener`,
+//! `export_listener!`: the tenant's events, with `http` for webhooks).
+//! For the latter two: `plugboard-sdk = { default-features = false,
+//! features = ["screener"] }`.
 //!
 //! A plugboard plugin is a WebAssembly component (target `wasm32-wasip2`) that
 //! implements the `call-flow` world of the `plugboard:pbx@0.1.0` contract. The
@@ -50,6 +58,7 @@
 
 extern crate self as plugboard_sdk;
 
+#[cfg(feature = "call-flow")]
 #[doc(hidden)]
 #[allow(unsafe_code, missing_docs, clippy::all)]
 pub mod __bindings {
@@ -64,29 +73,96 @@ pub mod __bindings {
     });
 }
 
+#[cfg(feature = "screener")]
+#[doc(hidden)]
+#[allow(unsafe_code, missing_docs, clippy::all)]
+pub mod __screener_bindings {
+    wit_bindgen::generate!({
+        path: "../wit/v0.1",
+        world: "screener",
+        pub_export_macro: true,
+        export_macro_name: "__export_screener_raw",
+        default_bindings_module: "::plugboard_sdk::__screener_bindings",
+        runtime_path: "::plugboard_sdk::__rt",
+        additional_derives: [PartialEq, Eq],
+    });
+}
+
+#[cfg(feature = "listener")]
+#[doc(hidden)]
+#[allow(unsafe_code, missing_docs, clippy::all)]
+pub mod __listener_bindings {
+    wit_bindgen::generate!({
+        path: "../wit/v0.1",
+        world: "listener",
+        pub_export_macro: true,
+        export_macro_name: "__export_listener_raw",
+        default_bindings_module: "::plugboard_sdk::__listener_bindings",
+        runtime_path: "::plugboard_sdk::__rt",
+        additional_derives: [PartialEq, Eq],
+    });
+}
+
+// The imports every world has (kv, config, log, types), from whichever
+// world this build generates.
+#[cfg(feature = "call-flow")]
+#[doc(hidden)]
+pub use __bindings as __common;
+#[cfg(all(
+    not(feature = "call-flow"),
+    not(feature = "screener"),
+    feature = "listener"
+))]
+#[doc(hidden)]
+pub use __listener_bindings as __common;
+#[cfg(all(not(feature = "call-flow"), feature = "screener"))]
+#[doc(hidden)]
+pub use __screener_bindings as __common;
+
+#[cfg(not(any(feature = "call-flow", feature = "screener", feature = "listener")))]
+compile_error!(
+    "plugboard-sdk: enable one world feature: call-flow (default), screener or listener"
+);
+
 #[doc(hidden)]
 pub use wit_bindgen::rt as __rt;
 
+#[cfg(feature = "call-flow")]
 mod call;
 pub mod config;
 mod error;
+#[cfg(feature = "listener")]
+pub mod events;
+#[cfg(feature = "listener")]
+pub mod http;
 pub mod kv;
 pub mod log;
+#[cfg(feature = "call-flow")]
 pub mod recordings;
+#[cfg(feature = "screener")]
+pub mod screen;
 
+#[cfg(feature = "call-flow")]
 pub use call::{
     Call, CallInfo, CollectOptions, Collected, DialOptions, DialOutcome, Party, PlayOutcome,
     Prompt, RecordOptions, RecordStop, Recording,
 };
 pub use error::{CallError, Error, Result, StorageError};
 
-/// Everything a call flow usually needs: `use plugboard_sdk::prelude::*;`.
+/// Everything a plugin usually needs: `use plugboard_sdk::prelude::*;`.
 pub mod prelude {
+    #[cfg(feature = "listener")]
+    pub use crate::events::{Event, EventKind, Listener};
+    #[cfg(feature = "listener")]
+    pub use crate::http;
+    #[cfg(feature = "screener")]
+    pub use crate::screen::{ScreenRequest, Screener, Verdict};
+    #[cfg(feature = "call-flow")]
     pub use crate::{
-        Call, CallError, CallFlow, CallInfo, CollectOptions, Collected, DialOptions, DialOutcome,
-        Error, Party, PlayOutcome, Prompt, RecordOptions, RecordStop, Recording, Result,
-        StorageError, config, kv, log, recordings,
+        Call, CallFlow, CallInfo, CollectOptions, Collected, DialOptions, DialOutcome, Party,
+        PlayOutcome, Prompt, RecordOptions, RecordStop, Recording, recordings,
     };
+    pub use crate::{CallError, Error, Result, StorageError, config, kv, log};
 }
 
 /// A call-flow plugin: the host calls [`CallFlow::handle_call`] once per call,
@@ -98,6 +174,7 @@ pub mod prelude {
 /// is reported as a normal end: the caller simply left.
 ///
 /// Register the implementing type with [`export_call_flow!`].
+#[cfg(feature = "call-flow")]
 pub trait CallFlow {
     /// Handle one call from start to end.
     fn handle_call(call: Call) -> Result<()>;
@@ -115,6 +192,7 @@ pub fn __handler_result(result: Result<()>) -> core::result::Result<(), String> 
     }
 }
 
+#[cfg(feature = "call-flow")]
 impl<T: CallFlow> __bindings::exports::plugboard::pbx::handler::Guest for T {
     fn handle_call() -> core::result::Result<(), String> {
         __handler_result(T::handle_call(Call::current()))
@@ -136,6 +214,7 @@ impl<T: CallFlow> __bindings::exports::plugboard::pbx::handler::Guest for T {
 /// }
 /// plugboard_sdk::export_call_flow!(Hello);
 /// ```
+#[cfg(feature = "call-flow")]
 #[macro_export]
 macro_rules! export_call_flow {
     ($ty:ident) => {

@@ -10,7 +10,7 @@
 //! log::warn!("unknown extension {digits}");
 //! ```
 
-use crate::__bindings::plugboard::pbx::log as raw;
+use crate::__common::plugboard::pbx::log as raw;
 
 pub use raw::Level;
 

@@ -140,6 +140,7 @@ fn installed_json(i: &Installed) -> Value {
 
 fn tenant_plugin_json(core: &Core, t: &Tenant, p: &TenantPlugin) -> Value {
     let resolved = tenants::installed_for(&core.catalog, p).ok();
+    let resolved_role = resolved.as_ref().map(|i| i.plugin.role().name());
     json!({
         "name": p.name,
         "version": p.version,
@@ -147,6 +148,8 @@ fn tenant_plugin_json(core: &Core, t: &Tenant, p: &TenantPlugin) -> Value {
         "previous_version": p.previous_version,
         "config": p.config.iter().cloned().collect::<BTreeMap<_, _>>(),
         "grants": p.grants,
+        "http_hosts": p.http_hosts,
+        "role": resolved_role,
         "disabled_for_s": core.faults.check(&t.domain, &p.name, Instant::now()).err().map(|d| d.as_secs()),
     })
 }
@@ -613,6 +616,7 @@ impl AdminBackend for Backend {
                             previous_version: None,
                             config: b.config.as_ref().map(flatten_json).unwrap_or_default(),
                             grants: Vec::new(),
+                            http_hosts: Vec::new(),
                         });
                         t.plugins.sort_by(|a, b| a.name.cmp(&b.name));
                     }
@@ -679,6 +683,8 @@ impl AdminBackend for Backend {
         #[serde(deny_unknown_fields)]
         struct Body {
             grants: Vec<String>,
+            /// Hosts the `http` capability may reach (kept when absent).
+            http_hosts: Option<Vec<String>>,
         }
         let b: Body = parse(body)?;
         for g in &b.grants {
@@ -700,6 +706,12 @@ impl AdminBackend for Backend {
                 g.sort();
                 g.dedup();
                 p.grants = g;
+                if let Some(hosts) = &b.http_hosts {
+                    let mut h: Vec<String> = hosts.iter().map(|h| h.to_ascii_lowercase()).collect();
+                    h.sort();
+                    h.dedup();
+                    p.http_hosts = h;
+                }
                 Ok(())
             })
             .await?;

@@ -57,6 +57,8 @@ pub struct CallShared {
     pub acked: watch::Sender<bool>,
     pub leg_tx: LegSender,
     pub started: SystemTime,
+    /// Who called whom, for events (set once routed).
+    pub call_event: Mutex<Option<plugboard_plugins::CallEvent>>,
 }
 
 /// Mutable state of the caller's leg.
@@ -117,6 +119,13 @@ impl CallShared {
         });
         st.answered = true;
         st.answered_at = Some(SystemTime::now());
+        if let Some(ev) = self.call_event.lock().expect("call event").clone() {
+            self.core.events.publish(
+                &self.core,
+                &self.tenant,
+                plugboard_plugins::EventKind::CallAnswered(ev),
+            );
+        }
         self.core
             .stats
             .calls_answered
@@ -259,7 +268,29 @@ pub async fn inbound_invite(core: Arc<Core>, key: TxKey, req: Request, peer: Pee
                 return;
             }
         }
-        let number = req.uri.user_unescaped().unwrap_or_default();
+        let dialled = req.uri.user_unescaped().unwrap_or_default();
+        let request = plugboard_plugins::ScreenRequest {
+            call_id: call_id.clone(),
+            tenant: tenant.domain.clone(),
+            caller: from_user.clone(),
+            caller_name: from.display.clone(),
+            callee: dialled.clone(),
+            source: crate::registrar::peer_to_string(&peer),
+            headers: req
+                .headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+        };
+        let number = match crate::screening::screen(&core, &tenant, &dialled, request).await {
+            crate::screening::Screened::Route(n) => n,
+            crate::screening::Screened::Reject(code, reason) => {
+                let mut r = reject(&req, code, "Rejected", &reason);
+                r.reason = reason;
+                core.sip().respond(key, r);
+                return;
+            }
+        };
         let Some(target) = tenant.route(&number) else {
             core.sip()
                 .respond(key, reject(&req, 404, "Not Found", "no such number"));
@@ -331,6 +362,7 @@ pub async fn inbound_invite(core: Arc<Core>, key: TxKey, req: Request, peer: Pee
             acked: watch::channel(false).0,
             leg_tx: leg_tx.clone(),
             started,
+            call_event: Mutex::new(None),
         });
         core.register_dialog(&call_id, &tag_a, Side::A, leg_tx.clone());
         core.invites
@@ -352,6 +384,21 @@ pub async fn inbound_invite(core: Arc<Core>, key: TxKey, req: Request, peer: Pee
                 plugin_version: None,
             },
         );
+        let call_event = plugboard_plugins::CallEvent {
+            call_id: call_id.clone(),
+            caller: from_user.clone(),
+            callee: number.clone(),
+            plugin: match &target {
+                DialTarget::Plugin { name, .. } => Some(name.clone()),
+                DialTarget::User(_) => None,
+            },
+        };
+        core.events.publish(
+            &core,
+            &shared.tenant,
+            plugboard_plugins::EventKind::CallStarted(call_event.clone()),
+        );
+        *shared.call_event.lock().expect("call event") = Some(call_event);
         run_target(&shared, target).await;
         core.live.lock().expect("live lock").remove(&call_id);
 
@@ -422,6 +469,21 @@ fn write_cdr(shared: &CallShared, number: &str, from_user: &str) {
         "bridge": st.bridge_stats.map(|(ab, ba)| serde_json::json!({"a_to_b": ab, "b_to_a": ba})),
     });
     shared.core.cdr.write(&rec);
+    if let Some(call) = shared.call_event.lock().expect("call event").clone() {
+        let duration_ms = SystemTime::now()
+            .duration_since(shared.started)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        shared.core.events.publish(
+            &shared.core,
+            &shared.tenant,
+            plugboard_plugins::EventKind::CallEnded {
+                call,
+                disposition: st.disposition.clone().unwrap_or_default(),
+                duration_ms,
+            },
+        );
+    }
 }
 
 /// The watcher: answers in-dialog requests of both legs while the flow runs.

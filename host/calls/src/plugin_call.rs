@@ -96,6 +96,16 @@ pub async fn run(shared: &Arc<CallShared>, name: &str, config: Vec<(String, Stri
             core.stats.plugin_faults.fetch_add(1, Ordering::Relaxed);
             core.stats.tenant(domain, |t| t.plugin_faults += 1);
             warn!(plugin = %name, %version, kind = ?f.kind, "plugin fault: {}", f.message);
+            core.events.publish(
+                core,
+                &shared.tenant,
+                plugboard_plugins::EventKind::PluginFault {
+                    plugin: name.to_string(),
+                    version: version.clone(),
+                    kind: f.kind.label().to_string(),
+                    message: f.message.clone(),
+                },
+            );
             format!("fault:{}", f.kind.label())
         }
     };
@@ -301,6 +311,15 @@ impl CallControl for PluginCall {
             .await
             .map_err(|e| CallError::Failed(format!("storing the recording: {e}")))?;
         info!(id = %meta.id, duration_ms, "recording stored");
+        core.events.publish(
+            core,
+            &self.shared.tenant,
+            plugboard_plugins::EventKind::RecordingStored {
+                plugin: self.scope.plugin.clone(),
+                id: meta.id.clone(),
+                duration_ms,
+            },
+        );
         Ok(Some(RecordingInfo {
             id: meta.id,
             duration_ms,
@@ -363,9 +382,9 @@ impl CallControl for PluginCall {
     }
 }
 
-struct ScopedStorage {
-    store: Arc<dyn Store>,
-    scope: Scope,
+pub(crate) struct ScopedStorage {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) scope: Scope,
 }
 
 fn storage_err(e: StoreError) -> StorageError {

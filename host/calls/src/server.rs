@@ -106,6 +106,10 @@ pub struct Core {
     pub faults: crate::faults::FaultTracker,
     /// Calls in progress by Call-ID.
     pub live: Mutex<HashMap<String, LiveCall>>,
+    /// Events for listener plugins.
+    pub events: crate::events::EventBus,
+    /// Outbound HTTP connections of plugins (the `http` capability).
+    pub http: crate::http_out::HttpPool,
     pub registrar: Registrar,
     pub nonces: NonceManager,
     /// Digest algorithms offered, most preferred first.
@@ -198,6 +202,8 @@ impl Server {
             tenants,
             faults: Default::default(),
             live: Mutex::new(HashMap::new()),
+            events: Default::default(),
+            http: Default::default(),
             registrar,
             nonces,
             digest_algorithms: s
@@ -397,6 +403,16 @@ async fn register(core: &Arc<Core>, req: &Request, peer: Peer) -> plugboard_sip:
                 .await;
             if r.status != 200 {
                 warn!(tenant = %tenant.domain, %user, status = r.status, "REGISTER refused");
+            } else {
+                let contacts = core.registrar.targets(&tenant.domain, &user).len() as u32;
+                core.events.publish(
+                    core,
+                    &tenant,
+                    plugboard_plugins::EventKind::RegistrationChanged {
+                        user: user.to_string(),
+                        contacts,
+                    },
+                );
             }
             r
         }

@@ -341,9 +341,9 @@ fn bench(c: &mut Criterion) {
         let cache = tempfile::tempdir().expect("temp dir");
         let rt = Runtime::new(RuntimeConfig {
             cache_dir: cache.path().into(),
-            // The default pool (2000 instances): its core-instance budget of
-            // 4 per instance holds about 400 live Python routers (about 20
-            // core instances each).
+            // The default pool (2000 instances). Its core-instance budget is
+            // 4 per instance; a Python router instantiates 14 core modules,
+            // so about 570 Python calls fit at once (JS 4, Rust 3).
             ..Default::default()
         })
         .expect("runtime");
@@ -363,25 +363,31 @@ fn bench(c: &mut Criterion) {
             waiting: Arc::new(AtomicUsize::new(0)),
             release: tokio::sync::watch::channel(true).1,
         });
-        c.bench_function(&format!("instantiate {name}"), |b| {
-            b.iter(|| {
-                tokio
-                    .block_on(plugin.instantiate_only(run_for(control.clone())))
-                    .expect("instantiate")
-            })
-        });
+        // A failed instantiation is counted, not fatal: on a loaded machine
+        // the runtime's CPU meter can stop one (it counts wall time while
+        // the thread is in wasm, descheduled or not).
+        let mut failed = 0usize;
+        let mut last_error = None;
+        let mut instantiate = || {
+            if let Err(e) = tokio.block_on(plugin.instantiate_only(run_for(control.clone()))) {
+                failed += 1;
+                last_error = Some(format!("{e:#}"));
+            }
+        };
+        c.bench_function(&format!("instantiate {name}"), |b| b.iter(&mut instantiate));
         let mut samples = Vec::new();
         let t_end = Instant::now() + Duration::from_secs(10);
         while samples.len() < 2000 && (samples.len() < 100 || Instant::now() < t_end) {
             let t0 = Instant::now();
-            tokio
-                .block_on(plugin.instantiate_only(run_for(control.clone())))
-                .expect("instantiate");
+            instantiate();
             samples.push(t0.elapsed());
+        }
+        if let Some(e) = last_error {
+            eprintln!("{name}: {failed} instantiations failed; the last: {e}");
         }
         samples.sort();
         table.push(format!(
-            "{name:<11} {:>11} {:>9.1?} {:>10.1?} {:>9.2?} {:>9.1?} {:>9.1?} {:>9.1?} {:>7} {:>10} {:>10} {:>11}",
+            "{name:<11} {:>11} {:>9.1?} {:>10.1?} {:>9.2?} {:>9.1?} {:>9.1?} {:>9.1?} {:>7} {:>10} {:>10} {:>11} {:>6}",
             bytes.len(),
             compile,
             first_load,
@@ -393,10 +399,11 @@ fn bench(c: &mut Criterion) {
             linear,
             mem_rss,
             mem_dirty,
+            failed,
         ));
     }
     println!(
-        "\n{:<11} {:>11} {:>9} {:>10} {:>9} {:>9} {:>9} {:>9} {:>7} {:>10} {:>10} {:>11}",
+        "\n{:<11} {:>11} {:>9} {:>10} {:>9} {:>9} {:>9} {:>9} {:>7} {:>10} {:>10} {:>11} {:>6}",
         "component",
         "size B",
         "compile",
@@ -408,7 +415,8 @@ fn bench(c: &mut Criterion) {
         "samples",
         "linmem B",
         "RSS B/inst",
-        "dirty B/inst"
+        "dirty B/inst",
+        "failed"
     );
     for row in table {
         println!("{row}");

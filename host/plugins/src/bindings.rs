@@ -1,4 +1,5 @@
-//! `bindgen!` output for `plugboard:pbx@0.1.0` `call-flow`, and conversions
+//! `bindgen!` output for `plugboard:pbx@0.1.1` (`call-flow`, `screener`,
+//! `listener`), and conversions
 //! between the generated types and the host mirrors in [`crate::types`].
 //!
 //! Every import is `async` (call control and storage wait on the network or
@@ -18,6 +19,42 @@ wasmtime::component::bindgen!({
     imports: { default: async },
     exports: { default: async },
 });
+
+/// The `screener` world: its imports are the call-flow world's modules.
+pub(crate) mod screener_world {
+    wasmtime::component::bindgen!({
+        path: "../../wit/v0.1",
+        world: "screener",
+        imports: { default: async },
+        exports: { default: async },
+        with: {
+            "plugboard:pbx/types": crate::bindings::plugboard::pbx::types,
+            "plugboard:pbx/kv": crate::bindings::plugboard::pbx::kv,
+            "plugboard:pbx/config": crate::bindings::plugboard::pbx::config,
+            "plugboard:pbx/log": crate::bindings::plugboard::pbx::log,
+        },
+    });
+}
+
+/// The `listener` world: shares the common imports, adds `http`.
+pub(crate) mod listener_world {
+    wasmtime::component::bindgen!({
+        path: "../../wit/v0.1",
+        world: "listener",
+        imports: { default: async },
+        exports: { default: async },
+        with: {
+            "plugboard:pbx/types": crate::bindings::plugboard::pbx::types,
+            "plugboard:pbx/kv": crate::bindings::plugboard::pbx::kv,
+            "plugboard:pbx/config": crate::bindings::plugboard::pbx::config,
+            "plugboard:pbx/log": crate::bindings::plugboard::pbx::log,
+        },
+    });
+}
+
+pub(crate) use listener_world::exports::plugboard::pbx::events as wlisten;
+pub(crate) use listener_world::plugboard::pbx::http as whttp;
+pub(crate) use screener_world::exports::plugboard::pbx::screening as wscreen;
 
 pub(crate) use plugboard::pbx::call as wcall;
 pub(crate) use plugboard::pbx::recordings as wrec;
@@ -161,6 +198,127 @@ impl From<t::RecordingMeta> for wrec::RecordingMeta {
             duration_ms: m.duration_ms,
             created_ms: m.created_ms,
             size_bytes: m.size_bytes,
+        }
+    }
+}
+
+impl From<t::ScreenRequest> for wscreen::ScreenRequest {
+    fn from(r: t::ScreenRequest) -> Self {
+        wscreen::ScreenRequest {
+            call_id: r.call_id,
+            tenant: r.tenant,
+            caller: r.caller,
+            caller_name: r.caller_name,
+            callee: r.callee,
+            source: r.source,
+            headers: r.headers,
+        }
+    }
+}
+
+impl From<wscreen::Verdict> for t::Verdict {
+    fn from(v: wscreen::Verdict) -> Self {
+        match v {
+            wscreen::Verdict::Allow => t::Verdict::Allow,
+            wscreen::Verdict::Reject(r) => t::Verdict::Reject {
+                code: r.code,
+                reason: r.reason,
+            },
+            wscreen::Verdict::Divert(n) => t::Verdict::Divert(n),
+        }
+    }
+}
+
+impl From<t::Event> for wlisten::Event {
+    fn from(e: t::Event) -> Self {
+        use t::EventKind as K;
+        use wlisten::EventKind as W;
+        let kind = match e.kind {
+            K::CallStarted(c) => W::CallStarted(c.into()),
+            K::CallAnswered(c) => W::CallAnswered(c.into()),
+            K::CallEnded {
+                call,
+                disposition,
+                duration_ms,
+            } => W::CallEnded(wlisten::CallEnded {
+                call_id: call.call_id,
+                caller: call.caller,
+                callee: call.callee,
+                disposition,
+                duration_ms,
+            }),
+            K::RegistrationChanged { user, contacts } => {
+                W::RegistrationChanged(wlisten::RegistrationChanged { user, contacts })
+            }
+            K::PluginFault {
+                plugin,
+                version,
+                kind,
+                message,
+            } => W::PluginFault(wlisten::PluginFault {
+                plugin,
+                version,
+                kind,
+                message,
+            }),
+            K::RecordingStored {
+                plugin,
+                id,
+                duration_ms,
+            } => W::RecordingStored(wlisten::RecordingStored {
+                plugin,
+                id,
+                duration_ms,
+            }),
+        };
+        wlisten::Event {
+            tenant: e.tenant,
+            time_ms: e.time_ms,
+            kind,
+        }
+    }
+}
+
+impl From<t::CallEvent> for wlisten::CallEvent {
+    fn from(c: t::CallEvent) -> Self {
+        wlisten::CallEvent {
+            call_id: c.call_id,
+            caller: c.caller,
+            callee: c.callee,
+            plugin: c.plugin,
+        }
+    }
+}
+
+impl From<whttp::Request> for t::HttpRequest {
+    fn from(r: whttp::Request) -> Self {
+        t::HttpRequest {
+            method: r.method,
+            url: r.url,
+            headers: r.headers,
+            body: r.body,
+            timeout_ms: r.timeout_ms,
+        }
+    }
+}
+
+impl From<t::HttpResponse> for whttp::Response {
+    fn from(r: t::HttpResponse) -> Self {
+        whttp::Response {
+            status: r.status,
+            headers: r.headers,
+            body: r.body,
+        }
+    }
+}
+
+impl From<t::HttpError> for whttp::HttpError {
+    fn from(e: t::HttpError) -> Self {
+        match e {
+            t::HttpError::Denied(m) => whttp::HttpError::Denied(m),
+            t::HttpError::Invalid(m) => whttp::HttpError::Invalid(m),
+            t::HttpError::Failed(m) => whttp::HttpError::Failed(m),
+            t::HttpError::Timeout => whttp::HttpError::Timeout,
         }
     }
 }

@@ -173,9 +173,23 @@ impl Catalog {
             .load_bytes(&m.name, bytes, &location.display().to_string())
             .map_err(|e| CatalogError::Invalid(format!("{e:#}")))?
             .with_version(m.version.to_string());
-        // Roles: call-flow is the only one, and load_bytes has checked its export.
-        debug_assert!(m.roles.contains(&Role::CallFlow));
+        if !m.roles.contains(&plugin.role()) {
+            return Err(CatalogError::Invalid(format!(
+                "{label}: the component is a {} plugin but plugin.toml declares roles {}",
+                plugin.role().name(),
+                m.roles
+                    .iter()
+                    .map(|r| r.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
         let imported = plugin.plugboard_imports();
+        if plugin.role() != Role::CallFlow && imported.iter().any(|i| i == "call") {
+            return Err(CatalogError::Invalid(format!(
+                "{label}: only call-flow plugins may import plugboard:pbx/call"
+            )));
+        }
         for i in imported {
             let requested = Capability::from_name(i).is_some_and(|c| m.capabilities.contains(&c));
             if !requested {

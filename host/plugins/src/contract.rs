@@ -20,7 +20,15 @@ use std::fmt;
 pub(crate) const SUPPORTED_MAJOR_MINOR: (u64, u64) = (0, 1);
 
 /// The plugboard interfaces of `plugboard:pbx@0.1.x` the host links.
-const PLUGBOARD_INTERFACES: &[&str] = &["types", "call", "kv", "recordings", "config", "log"];
+const PLUGBOARD_INTERFACES: &[&str] =
+    &["types", "call", "kv", "recordings", "config", "log", "http"];
+
+/// The export that marks each role: (interface, role).
+const ROLE_EXPORTS: &[(&str, crate::manifest::Role)] = &[
+    ("handler", crate::manifest::Role::CallFlow),
+    ("screening", crate::manifest::Role::Screener),
+    ("events", crate::manifest::Role::Listener),
+];
 
 /// WASI 0.2 packages linked deny-by-default.
 const WASI_PACKAGES: &[&str] = &["cli", "io", "clocks", "random", "filesystem", "sockets"];
@@ -86,8 +94,10 @@ impl<'a> InterfaceName<'a> {
 /// What the checks found out about a component that may run here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ContractInfo {
-    /// The contract version of the handler export, e.g. `0.1.0`.
+    /// The contract version of the role's export, e.g. `0.1.0`.
     pub(crate) version: String,
+    /// The role the export shows.
+    pub(crate) role: crate::manifest::Role,
 }
 
 /// Check a component's export and import names against this host.
@@ -99,13 +109,19 @@ pub(crate) fn check<'a>(
 ) -> Result<ContractInfo, String> {
     let exports: Vec<&str> = exports.into_iter().collect();
     let handler = exports.iter().find_map(|e| {
-        InterfaceName::parse(e)
-            .filter(|n| (n.namespace, n.package, n.interface) == ("plugboard", "pbx", "handler"))
-            .map(|n| (*e, n))
+        let n = InterfaceName::parse(e)?;
+        if (n.namespace, n.package) != ("plugboard", "pbx") {
+            return None;
+        }
+        ROLE_EXPORTS
+            .iter()
+            .find(|(i, _)| *i == n.interface)
+            .map(|(_, role)| (*e, n, *role))
     });
-    let Some((handler_name, handler)) = handler else {
+    let Some((handler_name, handler, role)) = handler else {
         return Err(format!(
-            "is not a plugboard call-flow plugin: it does not export plugboard:pbx/handler@0.1.x \
+            "is not a plugboard plugin: it exports none of plugboard:pbx/handler (call-flow), \
+             plugboard:pbx/screening (screener) or plugboard:pbx/events (listener) \
              (its exports: {})",
             if exports.is_empty() {
                 "none".to_string()
@@ -125,6 +141,7 @@ pub(crate) fn check<'a>(
     }
     Ok(ContractInfo {
         version: version.to_string(),
+        role,
     })
 }
 
@@ -167,7 +184,7 @@ fn check_import(import: &str) -> Result<(), String> {
             }
             if !PLUGBOARD_INTERFACES.contains(&name.interface) {
                 return Err(format!(
-                    "imports {import}, which this host does not provide to call-flow plugins"
+                    "imports {import}, which this host does not provide to plugins"
                 ));
             }
             Ok(())
@@ -226,7 +243,7 @@ mod tests {
     fn a_component_without_handler_is_not_a_call_flow() {
         let err = check(["wasi:cli/run@0.2.0"], []).unwrap_err();
         assert!(
-            err.contains("does not export plugboard:pbx/handler"),
+            err.contains("exports none of plugboard:pbx/handler"),
             "{err}"
         );
         assert!(err.contains("wasi:cli/run@0.2.0"), "{err}");

@@ -52,11 +52,15 @@ mod state;
 mod types;
 
 pub use catalog::{ActiveCall, Catalog, CatalogError, Installed, read_package};
-pub use manifest::{Capability, Manifest};
+pub use manifest::{Capability, Manifest, Role};
 pub use runtime::{
     CallRun, Fault, FaultKind, Plugin, RunOutcome, Runtime, RuntimeConfig, RuntimeStats,
 };
 pub use types::{
     CallControl, CallError, CallInfo, CollectOptions, Collected, DialOutcome, Party, PlayOutcome,
     PluginStorage, Prompt, RecordOptions, RecordStop, RecordingInfo, RecordingMeta, StorageError,
+};
+pub use types::{
+    CallEvent, Event, EventKind, HttpClient, HttpError, HttpRequest, HttpResponse, ScreenRequest,
+    Verdict,
 };

@@ -50,16 +50,19 @@ pub enum Capability {
     Kv,
     /// `recordings`: recordings scoped to (tenant, plugin); needs a grant.
     Recordings,
+    /// `http`: outbound HTTP to allow-listed hosts; needs a grant.
+    Http,
 }
 
 impl Capability {
     /// Every capability, in display order.
-    pub const ALL: [Capability; 5] = [
+    pub const ALL: [Capability; 6] = [
         Capability::Call,
         Capability::Config,
         Capability::Log,
         Capability::Kv,
         Capability::Recordings,
+        Capability::Http,
     ];
 
     /// The capability's name in manifests, grants and errors (the WIT interface name).
@@ -70,6 +73,7 @@ impl Capability {
             Capability::Log => "log",
             Capability::Kv => "kv",
             Capability::Recordings => "recordings",
+            Capability::Http => "http",
         }
     }
 
@@ -79,9 +83,12 @@ impl Capability {
     }
 
     /// Whether the operator must grant it per tenant. `call`, `config` and
-    /// `log` come with the call-flow role; storage needs a grant.
+    /// `log` come with the role; storage and HTTP need a grant.
     pub fn needs_grant(self) -> bool {
-        matches!(self, Capability::Kv | Capability::Recordings)
+        matches!(
+            self,
+            Capability::Kv | Capability::Recordings | Capability::Http
+        )
     }
 }
 
@@ -96,6 +103,10 @@ impl fmt::Display for Capability {
 pub enum Role {
     /// Handles calls: exports `plugboard:pbx/handler`.
     CallFlow,
+    /// Screens new calls before routing: exports `plugboard:pbx/screening`.
+    Screener,
+    /// Receives the tenant's events: exports `plugboard:pbx/events`.
+    Listener,
 }
 
 impl Role {
@@ -103,6 +114,8 @@ impl Role {
     pub fn name(self) -> &'static str {
         match self {
             Role::CallFlow => "call-flow",
+            Role::Screener => "screener",
+            Role::Listener => "listener",
         }
     }
 }
@@ -218,15 +231,20 @@ impl Manifest {
         for r in &raw.roles {
             match r.as_str() {
                 "call-flow" => roles.insert(Role::CallFlow),
+                "screener" => roles.insert(Role::Screener),
+                "listener" => roles.insert(Role::Listener),
                 other => {
                     return Err(format!(
-                        "roles: unknown role {other:?} (this host supports: call-flow)"
+                        "roles: unknown role {other:?} (this host supports: call-flow, screener, listener)"
                     ));
                 }
             };
         }
-        if roles.is_empty() {
-            return Err("roles: at least one role is needed (call-flow)".into());
+        if roles.len() != 1 {
+            return Err(
+                "roles: exactly one role (call-flow, screener or listener): a component exports one world"
+                    .into(),
+            );
         }
         let mut capabilities = BTreeSet::new();
         for c in &raw.capabilities {

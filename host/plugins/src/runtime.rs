@@ -22,9 +22,13 @@ use wasmtime::{
 };
 
 use crate::bindings::CallFlowPre;
+use crate::bindings::listener_world::ListenerPre;
+use crate::bindings::screener_world::ScreenerPre;
 use crate::contract::{self, ContractInfo};
+use crate::manifest::Role;
 use crate::state::{CpuMeter, MemoryLimiter, PluginState};
 use crate::types::{CallControl, PluginStorage};
+use crate::types::{Event, HttpClient, ScreenRequest, Verdict};
 
 /// Settings of the plugin runtime.
 #[derive(Debug, Clone)]
@@ -225,7 +229,7 @@ impl Runtime {
         let ty = component.component_type();
         let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
         let imports: Vec<String> = ty.imports(engine).map(|(n, _)| n.to_string()).collect();
-        let ContractInfo { version } = contract::check(
+        let ContractInfo { version, role } = contract::check(
             exports.iter().map(String::as_str),
             imports.iter().map(String::as_str),
         )
@@ -236,13 +240,19 @@ impl Runtime {
             .collect();
         let pre = wt(self.shared.linker.instantiate_pre(&component))
             .with_context(|| format!("plugin {name}: {file} cannot be linked"))?;
-        let pre = wt(CallFlowPre::new(pre))
-            .with_context(|| format!("plugin {name}: {file} does not match the call-flow world"))?;
+        let world = role.name();
+        let mismatch = || format!("plugin {name}: {file} does not match the {world} world");
+        let pre = match role {
+            Role::CallFlow => Pre::CallFlow(wt(CallFlowPre::new(pre)).with_context(mismatch)?),
+            Role::Screener => Pre::Screener(wt(ScreenerPre::new(pre)).with_context(mismatch)?),
+            Role::Listener => Pre::Listener(wt(ListenerPre::new(pre)).with_context(mismatch)?),
+        };
         Ok(Plugin {
             inner: Arc::new(PluginInner {
                 name: Arc::from(name),
                 version: None,
                 contract_version: version,
+                role,
                 plugboard_imports,
                 pre,
                 shared: self.shared.clone(),
@@ -318,13 +328,22 @@ impl Drop for Runtime {
     }
 }
 
+/// The pre-instantiated component, by world.
+#[derive(Clone)]
+enum Pre {
+    CallFlow(CallFlowPre<PluginState>),
+    Screener(ScreenerPre<PluginState>),
+    Listener(ListenerPre<PluginState>),
+}
+
 struct PluginInner {
     name: Arc<str>,
     version: Option<String>,
     contract_version: String,
+    role: Role,
     /// The plugboard interfaces the component imports, sorted.
     plugboard_imports: Vec<String>,
-    pre: CallFlowPre<PluginState>,
+    pre: Pre,
     shared: Arc<Shared>,
 }
 
@@ -426,6 +445,11 @@ impl Plugin {
         &self.inner.contract_version
     }
 
+    /// The role (world) the component implements.
+    pub fn role(&self) -> Role {
+        self.inner.role
+    }
+
     /// The plugboard interfaces the component imports (`call`, `kv`, ...), sorted.
     pub fn plugboard_imports(&self) -> &[String] {
         &self.inner.plugboard_imports
@@ -439,6 +463,7 @@ impl Plugin {
                 name: i.name.clone(),
                 version: Some(version.into()),
                 contract_version: i.contract_version.clone(),
+                role: i.role,
                 plugboard_imports: i.plugboard_imports.clone(),
                 pre: i.pre.clone(),
                 shared: i.shared.clone(),
@@ -456,19 +481,54 @@ impl Plugin {
     ///
     /// Must be called within a tokio runtime.
     pub async fn run_call(&self, run: CallRun) -> RunOutcome {
+        self.spawn_run(run, None, Job::Call).await.0
+    }
+
+    /// Run a screener's `screen` for a new call. `Err` on a fault or when the
+    /// plugin is not a screener; the caller applies its fail-open policy.
+    pub async fn run_screen(&self, run: CallRun, request: ScreenRequest) -> Result<Verdict, Fault> {
+        match self.spawn_run(run, None, Job::Screen(request)).await {
+            (RunOutcome::Completed, Some(v)) => Ok(v),
+            (RunOutcome::Fault(f), _) => Err(f),
+            (other, _) => Err(Fault {
+                kind: FaultKind::Trap("no-verdict".into()),
+                message: format!("screener gave no verdict: {other:?}"),
+            }),
+        }
+    }
+
+    /// Run a listener's `on-event` for one event, with outbound HTTP through `http`.
+    pub async fn run_event(
+        &self,
+        run: CallRun,
+        http: Option<Arc<dyn HttpClient>>,
+        event: Event,
+    ) -> RunOutcome {
+        self.spawn_run(run, http, Job::Event(event)).await.0
+    }
+
+    async fn spawn_run(
+        &self,
+        run: CallRun,
+        http: Option<Arc<dyn HttpClient>>,
+        job: Job,
+    ) -> (RunOutcome, Option<Verdict>) {
         let (tenant, call_id) = run.log_fields.clone();
         let plugin = self.clone();
-        let task = tokio::spawn(async move { plugin.run_in_task(run).await });
+        let task = tokio::spawn(async move { plugin.run_in_task(run, http, job).await });
         let _guard = AbortOnDrop(task.abort_handle());
-        let outcome = match task.await {
-            Ok(outcome) => outcome,
-            Err(e) => RunOutcome::Fault(Fault {
-                kind: FaultKind::Trap("host-panic".into()),
-                message: format!("the plugin run failed in the host: {e}"),
-            }),
+        let (outcome, verdict) = match task.await {
+            Ok(r) => r,
+            Err(e) => (
+                RunOutcome::Fault(Fault {
+                    kind: FaultKind::Trap("host-panic".into()),
+                    message: format!("the plugin run failed in the host: {e}"),
+                }),
+                None,
+            ),
         };
         self.record(&outcome, &tenant, &call_id);
-        outcome
+        (outcome, verdict)
     }
 
     fn record(&self, outcome: &RunOutcome, tenant: &str, call_id: &str) {
@@ -540,27 +600,88 @@ impl Plugin {
     #[doc(hidden)]
     pub async fn instantiate_only(&self, run: CallRun) -> anyhow::Result<()> {
         let mut store = self.new_store(run);
-        self.inner.pre.instantiate_async(&mut store).await?;
+        match &self.inner.pre {
+            Pre::CallFlow(p) => p.instantiate_async(&mut store).await.map(drop)?,
+            Pre::Screener(p) => p.instantiate_async(&mut store).await.map(drop)?,
+            Pre::Listener(p) => p.instantiate_async(&mut store).await.map(drop)?,
+        }
         Ok(())
     }
 
-    async fn run_in_task(&self, run: CallRun) -> RunOutcome {
+    async fn run_in_task(
+        &self,
+        run: CallRun,
+        http: Option<Arc<dyn HttpClient>>,
+        job: Job,
+    ) -> (RunOutcome, Option<Verdict>) {
         bump(&self.inner.shared.counters.instantiations);
         let mut store = self.new_store(run);
-        let flow = match self.inner.pre.instantiate_async(&mut store).await {
-            Ok(flow) => flow,
-            Err(e) => {
-                return RunOutcome::Fault(classify(&store, e, FaultKind::Instantiate));
+        store.data_mut().http = http;
+        let instantiate = |store: &Store<PluginState>, e| {
+            RunOutcome::Fault(classify(store, e, FaultKind::Instantiate))
+        };
+        let result = match (&self.inner.pre, job) {
+            (Pre::CallFlow(pre), Job::Call) => match pre.instantiate_async(&mut store).await {
+                Err(e) => return (instantiate(&store, e), None),
+                Ok(flow) => flow
+                    .plugboard_pbx_handler()
+                    .call_handle_call(&mut store)
+                    .await
+                    .map(|r| (r, None)),
+            },
+            (Pre::Screener(pre), Job::Screen(req)) => match pre.instantiate_async(&mut store).await
+            {
+                Err(e) => return (instantiate(&store, e), None),
+                Ok(s) => s
+                    .plugboard_pbx_screening()
+                    .call_screen(&mut store, &req.into())
+                    .await
+                    .map(|v| (Ok(()), Some(v.into()))),
+            },
+            (Pre::Listener(pre), Job::Event(ev)) => match pre.instantiate_async(&mut store).await {
+                Err(e) => return (instantiate(&store, e), None),
+                Ok(l) => l
+                    .plugboard_pbx_events()
+                    .call_on_event(&mut store, &ev.into())
+                    .await
+                    .map(|r| (r, None)),
+            },
+            (_, job) => {
+                return (
+                    RunOutcome::PluginError(format!(
+                        "plugin {} is a {} plugin and cannot {}",
+                        self.inner.name,
+                        self.inner.role.name(),
+                        job.what()
+                    )),
+                    None,
+                );
             }
         };
-        match flow
-            .plugboard_pbx_handler()
-            .call_handle_call(&mut store)
-            .await
-        {
-            Ok(Ok(())) => RunOutcome::Completed,
-            Ok(Err(msg)) => RunOutcome::PluginError(msg),
-            Err(e) => RunOutcome::Fault(classify(&store, e, FaultKind::Trap)),
+        match result {
+            Ok((Ok(()), verdict)) => (RunOutcome::Completed, verdict),
+            Ok((Err(msg), _)) => (RunOutcome::PluginError(msg), None),
+            Err(e) => (
+                RunOutcome::Fault(classify(&store, e, FaultKind::Trap)),
+                None,
+            ),
+        }
+    }
+}
+
+/// What a run does.
+enum Job {
+    Call,
+    Screen(ScreenRequest),
+    Event(Event),
+}
+
+impl Job {
+    fn what(&self) -> &'static str {
+        match self {
+            Job::Call => "handle calls",
+            Job::Screen(_) => "screen calls",
+            Job::Event(_) => "receive events",
         }
     }
 }

@@ -29,7 +29,7 @@ use wasmtime::{CallHook, ResourceLimiter};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
 
-use crate::types::{CallControl, PluginStorage};
+use crate::types::{CallControl, HttpClient, PluginStorage};
 
 /// Tracks time spent in wasm for one call (see the module docs).
 #[derive(Debug)]
@@ -167,6 +167,8 @@ impl ResourceLimiter for MemoryLimiter {
 /// Store data of one plugin instance (one call).
 pub(crate) struct PluginState {
     pub(crate) control: Arc<dyn CallControl>,
+    /// Outbound HTTP with the plugin's allow-list; `None` denies every request.
+    pub(crate) http: Option<Arc<dyn HttpClient>>,
     pub(crate) storage: Arc<dyn PluginStorage>,
     pub(crate) config: Vec<(String, String)>,
     pub(crate) tenant: String,
@@ -206,6 +208,7 @@ impl PluginState {
             .build();
         PluginState {
             control,
+            http: None,
             storage,
             config,
             tenant,

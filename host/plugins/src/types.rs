@@ -243,3 +243,154 @@ pub trait PluginStorage: Send + Sync + 'static {
     /// Remove a recording; true when it existed.
     async fn recording_delete(&self, id: &str) -> Result<bool, StorageError>;
 }
+
+/// What a screener sees of a new call (WIT `screening.screen-request`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScreenRequest {
+    /// Call-ID of the INVITE.
+    pub call_id: String,
+    /// The tenant's domain.
+    pub tenant: String,
+    /// Calling user (From user part).
+    pub caller: String,
+    /// Calling display name.
+    pub caller_name: Option<String>,
+    /// Dialled number.
+    pub callee: String,
+    /// Transport and address the INVITE came from.
+    pub source: String,
+    /// The INVITE's headers.
+    pub headers: Vec<(String, String)>,
+}
+
+/// A screener's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Route the call.
+    Allow,
+    /// Refuse it with this status and reason.
+    Reject {
+        /// SIP status (the host clamps it to 400-699).
+        code: u16,
+        /// Reason text.
+        reason: String,
+    },
+    /// Route it to this number instead.
+    Divert(String),
+}
+
+/// The call part of call events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallEvent {
+    /// Call-ID.
+    pub call_id: String,
+    /// Calling user.
+    pub caller: String,
+    /// Dialled number.
+    pub callee: String,
+    /// Plugin handling the call, if any.
+    pub plugin: Option<String>,
+}
+
+/// What happened (WIT `listener.event-kind`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventKind {
+    /// A call was accepted for routing.
+    CallStarted(CallEvent),
+    /// The caller was answered.
+    CallAnswered(CallEvent),
+    /// The call ended.
+    CallEnded {
+        /// The call.
+        call: CallEvent,
+        /// How it ended (as in the CDR).
+        disposition: String,
+        /// From start to end.
+        duration_ms: u64,
+    },
+    /// A user's registration changed.
+    RegistrationChanged {
+        /// The user.
+        user: String,
+        /// Live contacts now.
+        contacts: u32,
+    },
+    /// A plugin run faulted.
+    PluginFault {
+        /// Plugin name.
+        plugin: String,
+        /// Its version.
+        version: String,
+        /// Fault kind label.
+        kind: String,
+        /// Details.
+        message: String,
+    },
+    /// A plugin stored a recording.
+    RecordingStored {
+        /// Plugin name.
+        plugin: String,
+        /// Recording id.
+        id: String,
+        /// Length.
+        duration_ms: u32,
+    },
+}
+
+/// An event of one tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// The tenant's domain.
+    pub tenant: String,
+    /// Milliseconds since the Unix epoch.
+    pub time_ms: u64,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// An outbound HTTP request of a plugin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// Method.
+    pub method: String,
+    /// Absolute URL.
+    pub url: String,
+    /// Headers.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Vec<u8>,
+    /// 0 = default.
+    pub timeout_ms: u32,
+}
+
+/// The response to an [`HttpRequest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+/// Why an outbound request failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpError {
+    /// The host is not allow-listed.
+    Denied(String),
+    /// Malformed request.
+    Invalid(String),
+    /// Connection or protocol failure.
+    Failed(String),
+    /// No answer in time.
+    Timeout,
+}
+
+/// Outbound HTTP for one plugin in one tenant, with its allow-list applied
+/// (implemented by the host's call layer).
+#[async_trait::async_trait]
+pub trait HttpClient: Send + Sync + 'static {
+    /// Sends `req` if its host is allowed.
+    async fn send(&self, req: HttpRequest) -> Result<HttpResponse, HttpError>;
+}

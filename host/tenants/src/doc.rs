@@ -93,6 +93,9 @@ pub struct TenantPluginDoc {
     /// Granted capabilities.
     #[serde(default)]
     pub grants: Vec<String>,
+    /// Hosts the `http` capability may reach.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub http_hosts: Vec<String>,
 }
 
 /// Flattens a JSON config object like the file's TOML tables: nested objects
@@ -165,6 +168,7 @@ impl From<&Tenant> for TenantDoc {
                     previous_version: p.previous_version.clone(),
                     config: unflatten(&p.config),
                     grants: p.grants.clone(),
+                    http_hosts: p.http_hosts.clone(),
                 })
                 .collect(),
         }
@@ -224,6 +228,7 @@ impl TenantDoc {
                         previous_version: None,
                         config: Vec::new(),
                         grants: Vec::new(),
+                        http_hosts: Vec::new(),
                     });
                 }
                 _ => {}
@@ -320,12 +325,20 @@ impl TenantPluginDoc {
         }
         grants.sort();
         grants.dedup();
+        let mut http_hosts: Vec<String> = self
+            .http_hosts
+            .into_iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect();
+        http_hosts.sort();
+        http_hosts.dedup();
         Ok(TenantPlugin {
             config: flatten_json(&self.config),
             name: self.name,
             version: self.version,
             previous_version: self.previous_version,
             grants,
+            http_hosts,
         })
     }
 }

@@ -136,10 +136,12 @@ pub struct PluginDef {
     /// Capabilities granted to this plugin in every tenant of the file that
     /// does not set its own `grants` (default none).
     pub grants: Vec<String>,
+    /// Default allow-list for the `http` capability (see [`TenantPlugin::http_hosts`]).
+    pub http_hosts: Vec<String>,
 }
 
 /// Capabilities an operator can grant (the rest come with a plugin's role).
-pub const CAPABILITY_GRANTS: &[&str] = &["kv", "recordings"];
+pub const CAPABILITY_GRANTS: &[&str] = &["http", "kv", "recordings"];
 
 /// A plugin enabled for a tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,6 +157,9 @@ pub struct TenantPlugin {
     pub config: Vec<(String, String)>,
     /// Capabilities the operator granted, sorted.
     pub grants: Vec<String>,
+    /// Hosts (`host` or `host:port`) the plugin may reach with the `http`
+    /// capability in this tenant, sorted.
+    pub http_hosts: Vec<String>,
 }
 
 /// One tenant (a SIP domain).

@@ -64,6 +64,8 @@ struct RawPlugin {
     path: String,
     #[serde(default)]
     grants: Vec<Spanned<String>>,
+    #[serde(default)]
+    http_hosts: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -85,6 +87,7 @@ struct RawTenantPlugin {
     version: Option<Spanned<String>>,
     config: Option<Spanned<toml::Table>>,
     grants: Option<Vec<Spanned<String>>>,
+    http_hosts: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -319,6 +322,7 @@ impl Checker<'_> {
                     path: self.resolve(&p.path),
                     name: name.into_inner(),
                     grants,
+                    http_hosts: sorted(p.http_hosts),
                 })
             })
             .collect()
@@ -376,6 +380,10 @@ impl Checker<'_> {
                 previous_version: None,
                 config,
                 grants,
+                http_hosts: p
+                    .http_hosts
+                    .map(sorted)
+                    .unwrap_or_else(|| def.http_hosts.clone()),
             });
         }
         Ok(out)
@@ -524,6 +532,7 @@ impl Checker<'_> {
                     previous_version: None,
                     config: Vec::new(),
                     grants: def.grants.clone(),
+                    http_hosts: def.http_hosts.clone(),
                 });
             }
         }
@@ -572,6 +581,15 @@ pub(crate) fn flatten(prefix: &str, table: &toml::Table, out: &mut Vec<(String, 
             other => out.push((key, other.to_string())),
         }
     }
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    for h in &mut v {
+        *h = h.to_ascii_lowercase();
+    }
+    v.sort();
+    v.dedup();
+    v
 }
 
 /// Parses `"20000-29999"` into an inclusive range of at least two ports.

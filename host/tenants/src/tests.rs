@@ -74,6 +74,7 @@ fn the_canonical_example_loads_with_defaults_and_resolved_paths() {
                 .into(),
             line: 8,
             grants: vec![],
+            http_hosts: vec![],
         }]
     );
     assert_eq!(c.source, path());
@@ -114,6 +115,7 @@ fn the_canonical_example_loads_with_defaults_and_resolved_paths() {
             previous_version: None,
             config: vec![],
             grants: vec![],
+            http_hosts: vec![],
         }],
         "a plugin named in the dial plan is enabled with the file's default grants"
     );
@@ -141,12 +143,13 @@ fn tenant_plugin_tables_pin_configure_and_grant() {
             previous_version: None,
             config: vec![("timeout_s".into(), "25".into())],
             grants: vec!["kv".into(), "recordings".into()],
+            http_hosts: vec![],
         }]
     );
     let e = err(&text.replace("grants = [\"kv\"]", "grants = [\"root\"]"));
     assert_eq!(
         e,
-        "examples/demo/plugboard.toml:10:11: plugin \"attendant\": unknown capability \"root\" in grants (grantable: kv, recordings)"
+        "examples/demo/plugboard.toml:10:11: plugin \"attendant\": unknown capability \"root\" in grants (grantable: http, kv, recordings)"
     );
     let e = err(&text.replace("[tenant.plugins.attendant]", "[tenant.plugins.nope]"));
     assert!(

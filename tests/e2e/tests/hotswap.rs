@@ -44,7 +44,8 @@ fn swapping_a_plugin_20_times_under_200_calls_per_second_drops_nothing() {
     s.plugins.push(("swap".into(), plugin_wasm("swap-v1")));
     s.dialplan = vec![r#""600" = { plugin = "swap" }"#.into()];
     s.admin = vec![DOMAIN.into()];
-    s.rtp_ports = Some((40000, 47999));
+    // Clear of the harness ranges (30000-45999) and the media tests (41000-41999).
+    s.rtp_ports = Some((50000, 57999));
     let pbx = Pbx::start(&s);
 
     // Version 2.0.0 arrives through the CLI, as an operator would install it.

@@ -1,4 +1,4 @@
-//! Host implementations of the `plugboard:pbx@0.1.0` imports, one module per
+//! Host implementations of the `plugboard:pbx@0.1.1` imports, one module per
 //! interface, each with its own `add_to_linker` call in [`add_to_linker`] (a
 //! future grant check decides per interface whether it is linked).
 
@@ -9,6 +9,7 @@ use crate::state::PluginState;
 
 mod call;
 mod config;
+mod http;
 mod kv;
 mod log;
 mod recordings;
@@ -23,5 +24,6 @@ pub(crate) fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Resul
     pbx::recordings::add_to_linker::<_, HasSelf<PluginState>>(linker, |s| s)?;
     pbx::config::add_to_linker::<_, HasSelf<PluginState>>(linker, |s| s)?;
     pbx::log::add_to_linker::<_, HasSelf<PluginState>>(linker, |s| s)?;
+    crate::bindings::whttp::add_to_linker::<_, HasSelf<PluginState>>(linker, |s| s)?;
     Ok(())
 }
