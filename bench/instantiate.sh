@@ -6,7 +6,8 @@
 # its estimates are in target/criterion/*/new/estimates.json (median included).
 #
 # Usage (from the repo root): bench/instantiate.sh
-# Needs: scripts/build-plugins.sh (for target/wasm32-wasip2/release/test_plugin_echo_info.wasm).
+# Needs: scripts/build-plugins.sh (the criterion bench loads the raw component
+# target/wasm32-wasip2/release/test_plugin_echo_info.wasm, without its manifest).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 [[ -f target/wasm32-wasip2/release/test_plugin_echo_info.wasm ]] \

@@ -9,14 +9,25 @@ set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PLUGBOARD_BIN="$REPO_ROOT/target/release/plugboard"
-WASM_DIR="$REPO_ROOT/target/wasm32-wasip2/release"
+# Packaged plugins (scripts/build-plugins.sh): target/plugins/<crate folder>/
+# with plugin.wasm and its plugin.toml manifest beside it.
+PLUGINS_DIR="$REPO_ROOT/target/plugins"
 BENCH_DOMAIN="bench.plugboard.test"
+# Operator token of the admin API (admin_section); loopback only.
+BENCH_TOKEN="bench-operator-token-0123456789"
 PBX_PID=""
 PBX_UDP=""
+PBX_ADMIN=""
+# Background processes (SIPp, helper loops) started by a script: stopped on exit.
+BG_PIDS=()
+# Injection file and domain of the next sipp_step (scripts may change them).
+STEP_INF=""
+STEP_DOMAIN="$BENCH_DOMAIN"
 
 BENCH_DIR="$(mktemp -d "${TMPDIR:-/tmp}/plugboard-bench.XXXXXX")"
 
 bench_cleanup() {
+    stop_bg
     stop_pbx
     if [[ "${BENCH_KEEP:-0}" == 1 ]]; then
         echo "kept $BENCH_DIR" >&2
@@ -33,6 +44,64 @@ require_built() {
         exit 2
     fi
     command -v sipp >/dev/null || { echo "sipp not installed (package sip-tester)" >&2; exit 2; }
+}
+
+# Remembers a background process ($1) for stop_bg / the exit trap.
+track_bg() {
+    BG_PIDS+=("$1")
+}
+
+# Stops the background processes this script started (SIGTERM, by pid;
+# `timeout` passes it on to its SIPp), then reaps them.
+stop_bg() {
+    local p
+    for p in "${BG_PIDS[@]}"; do
+        kill -TERM "$p" 2>/dev/null || true
+    done
+    for p in "${BG_PIDS[@]}"; do
+        wait "$p" 2>/dev/null || true
+    done
+    BG_PIDS=()
+}
+
+# Checks that the packaged plugin target/plugins/$1 exists; prints its
+# manifest name.
+plugin_name() {
+    local dir="$PLUGINS_DIR/$1"
+    if [[ ! -f "$dir/plugin.wasm" || ! -f "$dir/plugin.toml" ]]; then
+        echo "missing $dir/plugin.wasm or plugin.toml: run scripts/build-plugins.sh" >&2
+        exit 2
+    fi
+    sed -n 's/^name *= *"\(.*\)"/\1/p' "$dir/plugin.toml" | head -1
+}
+
+# Writes a [plugins.NAME] section for the packaged plugin target/plugins/$1
+# (NAME is its manifest name, as the host requires); $2.. = capabilities
+# granted to it (e.g. kv). Call plugin_name first (it exits when missing).
+plugin_section() {
+    local dir="$PLUGINS_DIR/$1" name g list=""
+    name="$(plugin_name "$1")"
+    printf '\n[plugins.%s]\npath = "%s"\n' "$name" "$dir/plugin.wasm"
+    shift
+    for g in "$@"; do list+="${list:+, }\"$g\""; done
+    [[ -z "$list" ]] || printf 'grants = [%s]\n' "$list"
+}
+
+# Writes an [admin] section: the admin API on a free loopback port, with
+# $BENCH_TOKEN as the operator token.
+admin_section() {
+    printf '\n[admin]\nlisten = "127.0.0.1:0"\noperator_token = "%s"\n' "$BENCH_TOKEN"
+}
+
+# One admin API request as the operator: $1 = method, $2 = path, $3 = JSON
+# body (optional). Prints the HTTP status and the body on one line; at most 30 s.
+admin_api() {
+    local body="$BENCH_DIR/api_body.$BASHPID" code
+    local args=(-sS -m 30 -X "$1" -H "Authorization: Bearer $BENCH_TOKEN" -o "$body" -w '%{http_code}')
+    [[ $# -ge 3 ]] && args+=(-H 'Content-Type: application/json' --data "$3")
+    code="$(curl "${args[@]}" "http://$PBX_ADMIN$2" 2>&1)" || code="curl-failed:$code"
+    echo "$code $(tr '\n' ' ' <"$body" 2>/dev/null)"
+    rm -f "$body"
 }
 
 # Writes the [server] section of a config to stdout.
@@ -77,7 +146,8 @@ start_pbx() {
     for ((i = 0; i < 1200; i++)); do
         if grep -q '^plugboard ready' "$out"; then
             PBX_UDP="$(grep '^plugboard ready' "$out" | head -1 | tr ' ' '\n' | sed -n 's/^udp=//p')"
-            echo "plugboard pid $PBX_PID ready on udp $PBX_UDP" >&2
+            PBX_ADMIN="$(grep '^plugboard ready' "$out" | head -1 | tr ' ' '\n' | sed -n 's/^admin=//p')"
+            echo "plugboard pid $PBX_PID ready on udp $PBX_UDP admin ${PBX_ADMIN:-none}" >&2
             return 0
         fi
         if ! kill -0 "$PBX_PID" 2>/dev/null; then
@@ -156,8 +226,8 @@ sipp_step() {
     rm -f "$stat"
     p0="$(cpu_s "$PBX_PID")"; children_cpu; s0=$CHILD_CPU; d0="$(udp_rcvbuf_errors)"
     timeout $((secs + 90)) sipp "$PBX_UDP" -sf "$scenario" \
-        -i 127.0.0.1 -nostdin -key domain "$BENCH_DOMAIN" \
-        -inf "$BENCH_DIR/users.csv" \
+        -i 127.0.0.1 -nostdin -key domain "$STEP_DOMAIN" \
+        -inf "${STEP_INF:-$BENCH_DIR/users.csv}" \
         -r "$rate" -rp 1000 -m $((rate * secs)) \
         -timeout $((secs + 60))s -timeout_error \
         -buff_size 4194304 -trace_stat -stf "$stat" -fd 1 -trace_err -error_file "$BENCH_DIR/err_$tag.log" "$@" \
@@ -186,4 +256,62 @@ sipp_step() {
         echo "  plugboard log, last 5 warnings:" >&2
         grep -iE 'warn|error' "$BENCH_DIR/plugboard.log" | tail -5 | cut -c1-300 >&2 || true
     fi
+}
+
+# Call-setup times from a SIPp -trace_shortmsg file ($1): for every call, the
+# INVITE with credentials (CSeq 2, its first transmission) to the first final
+# response to it, from SIPp's microsecond timestamps (so SIPp's own scheduling
+# is included). Prints one line per call: "send_epoch_s setup_ms status".
+# A call with no final response is printed with status "none" and no time
+# counted (setup_ms = -1).
+setup_times() {
+    awk -F'\t' '$6 == "CSeq:2 INVITE" {
+        id = $5
+        if ($4 == "S") { if (!(id in sent)) { sent[id] = $3; order[++n] = id } }
+        else if ($4 == "R" && !(id in code)) {
+            split($7, w, " ")
+            if (w[2] + 0 >= 200) { code[id] = w[2]; got[id] = $3 }
+        }
+    }
+    END {
+        for (i = 1; i <= n; i++) {
+            id = order[i]
+            if (id in code) printf "%.6f %.3f %s\n", sent[id], (got[id] - sent[id]) * 1000, code[id]
+            else printf "%.6f -1 none\n", sent[id]
+        }
+    }' "$1"
+}
+
+# Summary of setup_times output ($1) for calls sent in [$2, $3) (epoch
+# seconds; "" = unbounded): prints "calls answered_by_code p50 p90 p99 max"
+# where answered_by_code is like "200:1234,480:567", times in ms
+# (nearest-rank percentiles over calls that got a final response).
+setup_summary() {
+    local tmp
+    tmp="$(mktemp "$BENCH_DIR/lat.XXXXXX")"
+    awk -v from="${2:-0}" -v to="${3:-1e12}" '
+        $1 >= from && $1 < to {
+            calls++; codes[$3]++
+            if ($2 >= 0) print $2 > "/dev/stderr"
+        }
+        END {
+            s = ""
+            for (c in codes) s = s (s == "" ? "" : ",") c ":" codes[c]
+            printf "%d %s\n", calls, (s == "" ? "-" : s)
+        }' "$1" 2>"$tmp" | {
+        read -r calls codes
+        sort -n "$tmp" | awk -v calls="$calls" -v codes="$codes" '
+            function pick(q,   i) { i = int(q * NR); if (i < q * NR) i++; if (i < 1) i = 1; return v[i] }
+            { v[NR] = $1 }
+            END {
+                if (NR == 0) { printf "%d %s - - - -\n", calls, codes; exit }
+                printf "%d %s %.2f %.2f %.2f %.2f\n", calls, codes, pick(0.5), pick(0.9), pick(0.99), v[NR]
+            }'
+    }
+    rm -f "$tmp"
+}
+
+# Load average (1 min) now.
+load1() {
+    cut -d' ' -f1 /proc/loadavg
 }

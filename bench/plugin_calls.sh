@@ -30,10 +30,10 @@ SUSTAIN_RATE="${SUSTAIN_RATE:-500}"
 SUSTAIN_SECONDS="${SUSTAIN_SECONDS:-60}"
 USERS="${USERS:-1000}"
 SCENARIO="$REPO_ROOT/bench/sipp/plugin_call.xml"
-PLUGIN="$WASM_DIR/test_plugin_echo_info.wasm"
 
 require_built
-[[ -f "$PLUGIN" ]] || { echo "missing $PLUGIN: run scripts/build-plugins.sh" >&2; exit 2; }
+# The packaged test guest (target/plugins/echo-info/{plugin.wasm,plugin.toml}).
+PLUGIN="$(plugin_name echo-info)"
 
 # Little-endian 32-bit integer as printf escapes.
 le32() { printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(($1 & 255)) $((($1 >> 8) & 255)) $((($1 >> 16) & 255)) $((($1 >> 24) & 255)); }
@@ -57,10 +57,11 @@ write_silence_wav "$BENCH_PROMPTS/en/bench-700ms.wav" 700
 config="$BENCH_DIR/plugboard.toml"
 {
     server_section "40000-49999"
-    printf '\n[plugins.echo]\npath = "%s"\n' "$PLUGIN"
+    # echo-info stores the caller in key-value storage: it needs the kv grant.
+    plugin_section echo-info kv
     printf '\n[[tenant]]\ndomain = "%s"\n' "$BENCH_DOMAIN"
     users_section 10000 "$USERS" "$BENCH_DIR/users.csv"
-    printf '[tenant.dialplan]\n"700" = { plugin = "echo", config = { greeting = "bench-700ms" } }\n'
+    printf '[tenant.dialplan]\n"700" = { plugin = "%s", config = { greeting = "bench-700ms" } }\n' "$PLUGIN"
 } >"$config"
 
 # Every run gets a fresh plugboard (and an empty data folder): an overloaded

@@ -20,8 +20,9 @@ cd "$(dirname "$0")/.."
 
 EX=examples/callerid-router
 WIT=wit/v0.1
-OUT=target/plugins
-PYENV=target/pyenv
+TARGET=${CARGO_TARGET_DIR:-target}
+OUT=$TARGET/plugins
+PYENV=$TARGET/pyenv
 langs=("$@")
 [ ${#langs[@]} -gt 0 ] || langs=(rust python javascript)
 
@@ -51,7 +52,7 @@ build_rust() {
   # The guest flags of scripts/build-plugins.sh: no debug info in the component.
   CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=debuginfo \
     cargo build --release --target wasm32-wasip2 -p callerid-router
-  package rust target/wasm32-wasip2/release/callerid_router.wasm
+  package rust "$TARGET/wasm32-wasip2/release/callerid_router.wasm"
 }
 
 build_python() {
