@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 
 EX=examples/callerid-router
 WIT=wit/v0.1
-TARGET=${CARGO_TARGET_DIR:-target}
+TARGET=$(realpath -m "${CARGO_TARGET_DIR:-target}")
 OUT=$TARGET/plugins
 PYENV=$TARGET/pyenv
 langs=("$@")
@@ -80,7 +80,7 @@ build_python() {
 }
 
 build_javascript() {
-  local src="$EX/javascript" wasm="$OUT/callerid-router-javascript/plugin.wasm" root=$PWD
+  local src="$EX/javascript" wasm="$OUT/callerid-router-javascript/plugin.wasm"
   command -v npm >/dev/null || { echo "build-examples: node and npm are needed" >&2; exit 1; }
   # npm writes node_modules/.package-lock.json on every install.
   if ! up_to_date "$src/node_modules/.package-lock.json" "$src/package-lock.json" "$src/package.json"; then
@@ -102,7 +102,7 @@ build_javascript() {
     mkdir -p "$(dirname "$wasm")"
     # -d http fetch-event: do not import wasi:http (the host does not link it).
     (cd "$src" && node_modules/.bin/componentize-js --wit wit --world-name call-flow \
-      -d http fetch-event -o "$root/$wasm.tmp" app.js)
+      -d http fetch-event -o "$wasm.tmp" app.js)
     mv "$wasm.tmp" "$wasm"
   fi
   package javascript "$wasm"
