@@ -51,6 +51,15 @@ track_bg() {
     BG_PIDS+=("$1")
 }
 
+# Forgets background process $1 (it has been waited for).
+untrack_bg() {
+    local p keep=()
+    for p in "${BG_PIDS[@]}"; do
+        [[ "$p" == "$1" ]] || keep+=("$p")
+    done
+    BG_PIDS=("${keep[@]}")
+}
+
 # Stops the background processes this script started (SIGTERM, by pid;
 # `timeout` passes it on to its SIPp), then reaps them.
 stop_bg() {
@@ -100,7 +109,7 @@ admin_api() {
     local args=(-sS -m 30 -X "$1" -H "Authorization: Bearer $BENCH_TOKEN" -o "$body" -w '%{http_code}')
     [[ $# -ge 3 ]] && args+=(-H 'Content-Type: application/json' --data "$3")
     code="$(curl "${args[@]}" "http://$PBX_ADMIN$2" 2>&1)" || code="curl-failed:$code"
-    echo "$code $(tr '\n' ' ' <"$body" 2>/dev/null)"
+    echo "$code $(tr '\n' ' ' 2>/dev/null <"$body")"
     rm -f "$body"
 }
 
@@ -225,13 +234,20 @@ sipp_step() {
     local p0 p1 s0 s1 d0 d1
     rm -f "$stat"
     p0="$(cpu_s "$PBX_PID")"; children_cpu; s0=$CHILD_CPU; d0="$(udp_rcvbuf_errors)"
+    # SIPp runs in the background and is waited for, so that an interrupt
+    # (Ctrl-C, TERM) stops the script at once and the exit trap stops SIPp:
+    # `timeout` puts SIPp in its own process group, out of reach of Ctrl-C.
     timeout $((secs + 90)) sipp "$PBX_UDP" -sf "$scenario" \
         -i 127.0.0.1 -nostdin -key domain "$STEP_DOMAIN" \
         -inf "${STEP_INF:-$BENCH_DIR/users.csv}" \
         -r "$rate" -rp 1000 -m $((rate * secs)) \
         -timeout $((secs + 60))s -timeout_error \
         -buff_size 4194304 -trace_stat -stf "$stat" -fd 1 -trace_err -error_file "$BENCH_DIR/err_$tag.log" "$@" \
-        >"$out" 2>&1 || true
+        >"$out" 2>&1 &
+    local sipp_pid=$!
+    track_bg "$sipp_pid"
+    wait "$sipp_pid" || true
+    untrack_bg "$sipp_pid"
     p1="$(cpu_s "$PBX_PID")"; children_cpu; s1=$CHILD_CPU; d1="$(udp_rcvbuf_errors)"
     if [[ ! -s "$stat" ]]; then
         echo "sipp produced no statistics; output:" >&2

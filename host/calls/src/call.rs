@@ -72,6 +72,8 @@ pub struct AState {
     pub plugin: Option<String>,
     pub plugin_version: Option<String>,
     pub disposition: Option<String>,
+    /// `rule:number` when a call rule forwarded the call.
+    pub forwarded: Option<String>,
     pub bridge_stats: Option<(u64, u64)>,
     /// Our SDP towards the current B leg (the offer we sent it).
     pub sdp_b: Option<String>,
@@ -268,6 +270,14 @@ pub async fn inbound_invite(core: Arc<Core>, key: TxKey, req: Request, peer: Pee
                 return;
             }
         }
+        // Counted until the end of this call (tenant limits.max_calls).
+        let Some(_slot) = core.admit(&tenant) else {
+            info!("tenant at its call limit");
+            let mut r = reject(&req, 503, "Service Unavailable", "tenant call limit reached");
+            r.headers.push("Retry-After", "5");
+            core.sip().respond(key, r);
+            return;
+        };
         let dialled = req.uri.user_unescaped().unwrap_or_default();
         let request = plugboard_plugins::ScreenRequest {
             call_id: call_id.clone(),
@@ -382,6 +392,7 @@ pub async fn inbound_invite(core: Arc<Core>, key: TxKey, req: Request, peer: Pee
                 start_ms: unix_ms(shared.started),
                 plugin: None,
                 plugin_version: None,
+                answered_by: None,
             },
         );
         let call_event = plugboard_plugins::CallEvent {
@@ -414,35 +425,104 @@ pub async fn inbound_invite(core: Arc<Core>, key: TxKey, req: Request, peer: Pee
 }
 
 async fn run_target(shared: &Arc<CallShared>, target: DialTarget) {
+    route(shared, target, 0).await
+}
+
+/// Forwarding hops a call may take (forward rules pointing at each other).
+const MAX_FORWARDS: u8 = 5;
+
+/// Routes to a dial plan target, applying the callee's call rules.
+async fn route(shared: &Arc<CallShared>, target: DialTarget, hops: u8) {
     match target {
-        DialTarget::User(ext) => {
-            let r = dial_user(shared, &ext, Duration::from_secs(60)).await;
-            let disposition = format!("{r:?}").to_lowercase();
-            shared.state.lock().expect("call state").disposition = Some(disposition);
-            match r {
-                DialResult::Answered | DialResult::CallerGone => {
-                    shared.end_a(200, "OK", "call ended").await
-                }
-                DialResult::Busy => shared.end_a(486, "Busy Here", "callee busy").await,
-                DialResult::NoAnswer => {
-                    shared
-                        .end_a(480, "Temporarily Unavailable", "no answer")
-                        .await
-                }
-                DialResult::Failed(404) => shared.end_a(404, "Not Found", "no such user").await,
-                DialResult::Failed(code) => {
-                    shared
-                        .end_a(
-                            code.max(400),
-                            "Temporarily Unavailable",
-                            "the call could not be completed",
-                        )
-                        .await
-                }
-            }
-        }
+        DialTarget::User(ext) => ring_user(shared, &ext, hops).await,
         DialTarget::Plugin { name, config } => {
             crate::plugin_call::run(shared, &name, config).await;
+        }
+    }
+}
+
+/// Whether `ext` of the tenant is in a call now (as caller or answered callee).
+fn user_in_call(shared: &CallShared, ext: &str) -> bool {
+    let own = shared.call_id();
+    shared
+        .core
+        .live
+        .lock()
+        .expect("live lock")
+        .values()
+        .any(|c| {
+            c.tenant == shared.tenant.domain
+                && c.call_id != own
+                && (c.from == ext || c.answered_by.as_deref() == Some(ext))
+        })
+}
+
+/// Forwards to `number` of the tenant's dial plan (a call rule fired).
+async fn forward(shared: &Arc<CallShared>, from_ext: &str, number: &str, why: &str, hops: u8) {
+    if hops >= MAX_FORWARDS {
+        warn!(%from_ext, %number, "forwarding loop: too many hops");
+        shared.end_a(482, "Loop Detected", "forwarding loop").await;
+        return;
+    }
+    let Some(target) = shared.tenant.route(number) else {
+        warn!(%from_ext, %number, "forward target is not in the dial plan");
+        shared.end_a(404, "Not Found", "forward target not found").await;
+        return;
+    };
+    info!(%from_ext, %number, rule = why, "call forwarded");
+    shared.state.lock().expect("call state").forwarded = Some(format!("{why}:{number}"));
+    Box::pin(route(shared, target, hops + 1)).await
+}
+
+/// Rings a user with the user's call rules (docs/operator-guide.md).
+async fn ring_user(shared: &Arc<CallShared>, ext: &str, hops: u8) {
+    let rules = shared
+        .tenant
+        .user(ext)
+        .map(|u| u.rules.clone())
+        .unwrap_or_default();
+    if let Some(n) = &rules.forward_always {
+        return forward(shared, ext, n, "always", hops).await;
+    }
+    let busy = rules.dnd || (rules.busy_on_second_call && user_in_call(shared, ext));
+    if busy {
+        if let Some(n) = &rules.forward_busy {
+            return forward(shared, ext, n, "busy", hops).await;
+        }
+        shared.state.lock().expect("call state").disposition = Some("busy".into());
+        let why = if rules.dnd { "do not disturb" } else { "callee busy" };
+        return shared.end_a(486, "Busy Here", why).await;
+    }
+    let ring = match rules.forward_no_answer {
+        Some(_) => Duration::from_secs(rules.ring_time_s() as u64),
+        None => Duration::from_secs(60),
+    };
+    let r = dial_user(shared, ext, ring).await;
+    let disposition = format!("{r:?}").to_lowercase();
+    shared.state.lock().expect("call state").disposition = Some(disposition);
+    match r {
+        DialResult::Answered | DialResult::CallerGone => shared.end_a(200, "OK", "call ended").await,
+        DialResult::Busy => match &rules.forward_busy {
+            Some(n) => forward(shared, ext, n, "busy", hops).await,
+            None => shared.end_a(486, "Busy Here", "callee busy").await,
+        },
+        DialResult::NoAnswer => match &rules.forward_no_answer {
+            Some(n) => forward(shared, ext, n, "no-answer", hops).await,
+            None => {
+                shared
+                    .end_a(480, "Temporarily Unavailable", "no answer")
+                    .await
+            }
+        },
+        DialResult::Failed(404) => shared.end_a(404, "Not Found", "no such user").await,
+        DialResult::Failed(code) => {
+            shared
+                .end_a(
+                    code.max(400),
+                    "Temporarily Unavailable",
+                    "the call could not be completed",
+                )
+                .await
         }
     }
 }
@@ -464,6 +544,7 @@ fn write_cdr(shared: &CallShared, number: &str, from_user: &str) {
         "disposition": st.disposition,
         "plugin": st.plugin,
         "plugin_version": st.plugin_version,
+        "forwarded": st.forwarded,
         "rtp_a_rx": a_rx,
         "rtp_a_tx": a_tx,
         "bridge": st.bridge_stats.map(|(ab, ba)| serde_json::json!({"a_to_b": ab, "b_to_a": ba})),
@@ -805,6 +886,9 @@ pub async fn dial_user(shared: &Arc<CallShared>, ext: &str, timeout: Duration) -
         return DialResult::CallerGone;
     }
     info!(%ext, "callee answered; bridging");
+    if let Some(live) = core.live.lock().expect("live lock").get_mut(shared.call_id()) {
+        live.answered_by = Some(ext.to_string());
+    }
     let bridge: BridgeHandle = plugboard_media::bridge(&shared.media_a, &media_b);
     let mut b_gone = shared.b_gone.subscribe();
     tokio::select! {

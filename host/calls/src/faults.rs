@@ -6,6 +6,8 @@
 //! with Retry-After instead of another broken instance. The backoff starts
 //! at [`FIRST_BACKOFF`] and doubles each time the plugin faults again right
 //! after being re-enabled, up to [`MAX_BACKOFF`]; a clean run resets it.
+//! Results of runs that end while it is disabled (calls already in flight
+//! when it tripped) are ignored: they neither extend nor reset the backoff.
 //! Other tenants using the same plugin are not affected.
 
 use std::collections::HashMap;
@@ -57,6 +59,11 @@ impl FaultTracker {
         let e = map
             .entry((tenant.to_string(), plugin.to_string()))
             .or_default();
+        if e.disabled_until.is_some_and(|until| until > now) {
+            // Runs that were already in flight when it tripped: they say
+            // nothing about the plugin after a re-enable.
+            return None;
+        }
         if !faulted {
             *e = Entry::default();
             return None;
@@ -98,6 +105,10 @@ mod tests {
         assert_eq!(f.record("a", "p", true, t0), Some(FIRST_BACKOFF));
         assert!(f.check("a", "p", t0).is_err());
         assert!(f.check("b", "p", t0).is_ok(), "other tenants unaffected");
+        // Calls in flight when it tripped fault too: no escalation.
+        for _ in 0..10 {
+            assert_eq!(f.record("a", "p", true, t0 + Duration::from_millis(5)), None);
+        }
         let later = t0 + FIRST_BACKOFF + Duration::from_millis(1);
         assert!(f.check("a", "p", later).is_ok());
         assert_eq!(f.record("a", "p", true, later), Some(FIRST_BACKOFF * 2));

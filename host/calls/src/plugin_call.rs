@@ -84,6 +84,7 @@ pub async fn run(shared: &Arc<CallShared>, name: &str, config: Vec<(String, Stri
             storage,
             config,
             log_fields: (shared.tenant.domain.clone(), call_id),
+            limits: crate::tenants::run_limits(&shared.tenant),
         })
         .await;
     let disposition = match &outcome {
@@ -305,6 +306,17 @@ impl CallControl for PluginCall {
             return Ok(None);
         }
         let wav = plugboard_media::wav::write_wav_pcm16(&rec.samples);
+        if let Some(mb) = self.shared.tenant.limits.storage_mb {
+            let used = core
+                .store
+                .tenant_recording_bytes(&self.shared.tenant.domain)
+                .await
+                .map_err(|e| CallError::Failed(format!("storage: {e}")))?;
+            if used + wav.len() as u64 > mb * 1024 * 1024 {
+                warn!(used, quota_mb = mb, "tenant storage quota reached: recording discarded");
+                return Err(CallError::Denied("the tenant's storage quota is full".into()));
+            }
+        }
         let meta = core
             .store
             .recording_put(&self.scope, wav, duration_ms)

@@ -90,6 +90,8 @@ pub struct LiveCall {
     pub start_ms: u64,
     pub plugin: Option<String>,
     pub plugin_version: Option<String>,
+    /// The user who answered (bridged calls).
+    pub answered_by: Option<String>,
 }
 
 /// Everything a call needs, shared.
@@ -110,6 +112,8 @@ pub struct Core {
     pub events: crate::events::EventBus,
     /// Outbound HTTP connections of plugins (the `http` capability).
     pub http: crate::http_out::HttpPool,
+    /// Calls admitted per tenant (for `limits.max_calls`).
+    pub(crate) admitted: Mutex<HashMap<String, u32>>,
     pub registrar: Registrar,
     pub nonces: NonceManager,
     /// Digest algorithms offered, most preferred first.
@@ -204,6 +208,7 @@ impl Server {
             live: Mutex::new(HashMap::new()),
             events: Default::default(),
             http: Default::default(),
+            admitted: Mutex::new(HashMap::new()),
             registrar,
             nonces,
             digest_algorithms: s
@@ -252,7 +257,36 @@ fn default_advertise(config: &Config) -> IpAddr {
     }
 }
 
+/// A call counted against its tenant's `max_calls` until dropped.
+pub struct CallSlot {
+    core: Arc<Core>,
+    tenant: String,
+}
+
+impl Drop for CallSlot {
+    fn drop(&mut self) {
+        let mut m = self.core.admitted.lock().expect("admitted lock");
+        if let Some(n) = m.get_mut(&self.tenant) {
+            *n = n.saturating_sub(1);
+        }
+    }
+}
+
 impl Core {
+    /// Admits a call for `tenant`, or `None` when it is at `limits.max_calls`.
+    pub fn admit(self: &Arc<Self>, tenant: &Tenant) -> Option<CallSlot> {
+        let mut m = self.admitted.lock().expect("admitted lock");
+        let n = m.entry(tenant.domain.clone()).or_insert(0);
+        if tenant.limits.max_calls.is_some_and(|max| *n >= max) {
+            return None;
+        }
+        *n += 1;
+        Some(CallSlot {
+            core: self.clone(),
+            tenant: tenant.domain.clone(),
+        })
+    }
+
     /// The SIP driver handle (set once the sockets are bound).
     pub fn sip(&self) -> &SipHandle {
         self.sip.get().expect("SIP driver started")

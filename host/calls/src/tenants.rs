@@ -227,3 +227,17 @@ pub fn validate(catalog: &Catalog, tenant: &Tenant) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// The tenant's plugin limits for a run (the runtime caps them at its own).
+pub fn run_limits(tenant: &Tenant) -> plugboard_plugins::RunLimits {
+    plugboard_plugins::RunLimits {
+        memory_bytes: tenant
+            .limits
+            .plugin_memory_mb
+            .map(|mb| mb as usize * 1024 * 1024),
+        cpu_time: tenant
+            .limits
+            .plugin_cpu_ms
+            .map(|ms| std::time::Duration::from_millis(ms as u64)),
+    }
+}

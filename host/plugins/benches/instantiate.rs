@@ -106,6 +106,7 @@ fn bench(c: &mut Criterion) {
                     storage: storage.clone(),
                     config: vec![("greeting".into(), "hello".into())],
                     log_fields: ("acme".into(), "call".into()),
+                    limits: Default::default(),
                 }))
                 .expect("instantiate")
         })
@@ -121,6 +122,7 @@ fn bench(c: &mut Criterion) {
                     storage: storage.clone(),
                     config: vec![],
                     log_fields: ("acme".into(), "call".into()),
+                    limits: Default::default(),
                 }))
                 .expect("instantiate");
             t0.elapsed()

@@ -155,6 +155,7 @@ fn run_for(control: Arc<dyn CallControl>) -> CallRun {
             ("other_target".into(), "103".into()),
         ],
         log_fields: ("bench.test".into(), "bench".into()),
+        limits: Default::default(),
     }
 }
 

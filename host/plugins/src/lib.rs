@@ -29,6 +29,7 @@
 //!         storage,
 //!         config: vec![("greeting".into(), "welcome".into())],
 //!         log_fields: ("acme.example".into(), "call-1".into()),
+//!         limits: RunLimits::default(),
 //!     })
 //!     .await;
 //! if let RunOutcome::Fault(f) = outcome {
@@ -54,7 +55,7 @@ mod types;
 pub use catalog::{ActiveCall, Catalog, CatalogError, Installed, read_package};
 pub use manifest::{Capability, Manifest, Role};
 pub use runtime::{
-    CallRun, Fault, FaultKind, Plugin, RunOutcome, Runtime, RuntimeConfig, RuntimeStats,
+    CallRun, Fault, FaultKind, Plugin, RunLimits, RunOutcome, Runtime, RuntimeConfig, RuntimeStats,
 };
 pub use types::{
     CallControl, CallError, CallInfo, CollectOptions, Collected, DialOutcome, Party, PlayOutcome,

@@ -54,6 +54,11 @@ pub struct RuntimeConfig {
     /// Pooling-allocator size: the most plugin instances alive at once
     /// (default 2000). Instantiations beyond it fail with an instantiate fault.
     pub max_instances: u32,
+    /// Worker threads of the runtime that runs wasm (default: one per
+    /// core). Plugins never run on the caller's runtime, so a plugin that
+    /// burns its CPU budget competes with SIP signalling only through the OS
+    /// scheduler, not by queueing ahead of it on the same worker threads.
+    pub worker_threads: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -65,6 +70,7 @@ impl Default for RuntimeConfig {
             cpu_time_per_call: Duration::from_secs(2),
             epoch_tick: Duration::from_millis(10),
             max_instances: 2000,
+            worker_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
         }
     }
 }
@@ -109,7 +115,27 @@ fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
 
+/// The tokio runtime that runs plugin instances (see
+/// [`RuntimeConfig::worker_threads`]); shut down without blocking on drop,
+/// which may happen inside another runtime.
+struct WasmThreads(Option<tokio::runtime::Runtime>);
+
+impl WasmThreads {
+    fn handle(&self) -> &tokio::runtime::Handle {
+        self.0.as_ref().expect("wasm runtime alive until drop").handle()
+    }
+}
+
+impl Drop for WasmThreads {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
 struct Shared {
+    wasm_threads: WasmThreads,
     engine: Engine,
     linker: Linker<PluginState>,
     cfg: RuntimeConfig,
@@ -177,8 +203,15 @@ impl Runtime {
             })
             .context("cannot start the epoch ticker thread")?;
 
+        let wasm_threads = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(cfg.worker_threads.max(1))
+            .thread_name("plugboard-wasm")
+            .enable_all()
+            .build()
+            .context("cannot start the plugin worker threads")?;
         Ok(Runtime {
             shared: Arc::new(Shared {
+                wasm_threads: WasmThreads(Some(wasm_threads)),
                 engine,
                 linker,
                 cfg,
@@ -373,6 +406,17 @@ pub struct CallRun {
     pub config: Vec<(String, String)>,
     /// `(tenant, call_id)` for logs.
     pub log_fields: (String, String),
+    /// The tenant's tighter limits, if any (never above the runtime's).
+    pub limits: RunLimits,
+}
+
+/// Per-run limits below the runtime's (a tenant's plugin memory and CPU).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunLimits {
+    /// Linear memory cap of the instance, bytes.
+    pub memory_bytes: Option<usize>,
+    /// CPU budget between two host calls.
+    pub cpu_time: Option<Duration>,
 }
 
 /// How a plugin run ended.
@@ -474,9 +518,10 @@ impl Plugin {
     /// Run `handle-call` for one call in a fresh instance.
     ///
     /// The instance gets its own store with the memory cap, the CPU meter
-    /// and deny-by-default WASI. It runs on its own tokio task (so even a
-    /// panicking host implementation cannot take the caller down; dropping
-    /// the returned future aborts it). Never panics. Faults are counted and
+    /// and deny-by-default WASI. It runs as its own task on the runtime's
+    /// wasm worker threads (so even a panicking host implementation cannot
+    /// take the caller down, and a busy plugin does not queue ahead of the
+    /// caller's other tasks; dropping the returned future aborts it). Never panics. Faults are counted and
     /// logged with tenant, call id, plugin and fault kind.
     ///
     /// Must be called within a tokio runtime.
@@ -515,7 +560,12 @@ impl Plugin {
     ) -> (RunOutcome, Option<Verdict>) {
         let (tenant, call_id) = run.log_fields.clone();
         let plugin = self.clone();
-        let task = tokio::spawn(async move { plugin.run_in_task(run, http, job).await });
+        let task = self
+            .inner
+            .shared
+            .wasm_threads
+            .handle()
+            .spawn(async move { plugin.run_in_task(run, http, job).await });
         let _guard = AbortOnDrop(task.abort_handle());
         let (outcome, verdict) = match task.await {
             Ok(r) => r,
@@ -564,14 +614,24 @@ impl Plugin {
     fn new_store(&self, run: CallRun) -> Store<PluginState> {
         let shared = &self.inner.shared;
         let cfg = &shared.cfg;
+        let limits = run.limits;
         let state = PluginState::new(
             run.control,
             run.storage,
             run.config,
             run.log_fields,
             self.inner.name.clone(),
-            MemoryLimiter::new(cfg.memory_limit_bytes),
-            CpuMeter::new(cfg.cpu_time_limit, cfg.cpu_time_per_call),
+            MemoryLimiter::new(
+                limits
+                    .memory_bytes
+                    .map_or(cfg.memory_limit_bytes, |m| m.min(cfg.memory_limit_bytes)),
+            ),
+            CpuMeter::new(
+                limits
+                    .cpu_time
+                    .map_or(cfg.cpu_time_limit, |c| c.min(cfg.cpu_time_limit)),
+                cfg.cpu_time_per_call,
+            ),
         );
         let mut store = Store::new(&shared.engine, state);
         store.limiter(|s| &mut s.limiter);

@@ -400,6 +400,24 @@ impl Store for EmbeddedStore {
         .await
     }
 
+    async fn tenant_recording_bytes(&self, tenant: &str) -> Result<u64, StoreError> {
+        let tenant = tenant.to_string();
+        self.read(move |s| {
+            let txn = s.db.begin_read().map_err(backend)?;
+            let table = txn.open_table(RECORDINGS).map_err(backend)?;
+            let mut total = 0u64;
+            for row in table.range((tenant.as_str(), "", "")..).map_err(backend)? {
+                let (k, v) = row.map_err(backend)?;
+                if k.value().0 != tenant {
+                    break;
+                }
+                total += v.value().2;
+            }
+            Ok(total)
+        })
+        .await
+    }
+
     async fn doc_get(&self, kind: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let (kind, key) = (kind.to_string(), key.to_string());
         self.read(move |s| {
@@ -860,6 +878,21 @@ mod tests {
         let (meta, path) = store.recording_get(&s, &rec_id).await.unwrap().unwrap();
         assert_eq!(meta.duration_ms, 1500);
         assert_eq!(fs::read(path).unwrap(), b"RIFF1234");
+    }
+
+    #[tokio::test]
+    async fn recording_bytes_are_summed_per_tenant_over_plugins() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = EmbeddedStore::open(dir.path()).unwrap();
+        let a1 = s.recording_put(&Scope::new("a.test", "p"), vec![0; 100], 1).await.unwrap();
+        s.recording_put(&Scope::new("a.test", "q"), vec![0; 50], 1).await.unwrap();
+        s.recording_put(&Scope::new("b.test", "p"), vec![0; 7], 1).await.unwrap();
+        assert_eq!(
+            s.tenant_recording_bytes("a.test").await.unwrap(),
+            a1.size_bytes + 50
+        );
+        assert_eq!(s.tenant_recording_bytes("b.test").await.unwrap(), 7);
+        assert_eq!(s.tenant_recording_bytes("a").await.unwrap(), 0);
     }
 
     #[tokio::test]

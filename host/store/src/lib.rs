@@ -146,6 +146,9 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes recording `id`; returns whether it existed.
     async fn recording_delete(&self, scope: &Scope, id: &str) -> Result<bool, StoreError>;
 
+    /// Bytes of recordings stored for `tenant`, every plugin (storage quotas).
+    async fn tenant_recording_bytes(&self, tenant: &str) -> Result<u64, StoreError>;
+
     /// A host document (tenant definitions, plugin bindings, ...): `kind` and
     /// `key` are chosen by the host, never by plugins. `None` if absent.
     async fn doc_get(&self, kind: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError>;

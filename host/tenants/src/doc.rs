@@ -34,6 +34,15 @@ pub struct TenantDoc {
     /// Prompt language (default `en`).
     #[serde(default)]
     pub language: Option<String>,
+    /// Fallback languages for prompts, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub language_fallback: Vec<String>,
+    /// IANA time zone (default `UTC`).
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// Limits.
+    #[serde(default)]
+    pub limits: crate::Limits,
     /// Users.
     #[serde(default)]
     pub users: Vec<UserDoc>,
@@ -56,6 +65,9 @@ pub struct UserDoc {
     /// Display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
+    /// Call rules (forwarding, do not disturb, busy on second call).
+    #[serde(default)]
+    pub rules: crate::CallRules,
 }
 
 /// A dial plan entry: `user` or `plugin` (+ `config`).
@@ -132,6 +144,9 @@ impl From<&Tenant> for TenantDoc {
         TenantDoc {
             domain: t.domain.clone(),
             language: Some(t.language.clone()),
+            language_fallback: t.language_fallback.clone(),
+            timezone: Some(t.timezone.clone()),
+            limits: t.limits.clone(),
             users: t
                 .users
                 .iter()
@@ -139,6 +154,7 @@ impl From<&Tenant> for TenantDoc {
                     extension: u.extension.clone(),
                     password: u.password.clone(),
                     display_name: u.display_name.clone(),
+                    rules: u.rules.clone(),
                 })
                 .collect(),
             dialplan: t
@@ -190,6 +206,18 @@ impl TenantDoc {
                 "language {language:?}: use a tag like \"en\" or \"pt-BR\""
             ));
         }
+        for l in &self.language_fallback {
+            if !valid_language(l) {
+                return Err(format!("language_fallback {l:?}: use a tag like \"en\""));
+            }
+        }
+        let timezone = self.timezone.unwrap_or_else(|| "UTC".into());
+        if !crate::valid_timezone(&timezone) {
+            return Err(format!(
+                "timezone {timezone:?} is not an IANA time zone like \"Europe/Berlin\""
+            ));
+        }
+        self.limits.check()?;
         let mut users: Vec<User> = Vec::new();
         for u in self.users {
             u.check()?;
@@ -240,6 +268,9 @@ impl TenantDoc {
         Ok(Tenant {
             domain,
             language,
+            language_fallback: self.language_fallback,
+            timezone,
+            limits: self.limits,
             users,
             dialplan,
             plugins,
@@ -259,7 +290,9 @@ impl UserDoc {
         if self.password.is_empty() {
             return Err(format!("user {:?}: empty password", self.extension));
         }
-        Ok(())
+        self.rules
+            .check()
+            .map_err(|e| format!("user {:?}: {e}", self.extension))
     }
 
     /// The user (call [`UserDoc::check`] first).
@@ -268,6 +301,7 @@ impl UserDoc {
             extension: self.extension,
             password: self.password,
             display_name: self.display_name,
+            rules: self.rules,
         }
     }
 }

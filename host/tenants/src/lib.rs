@@ -169,6 +169,13 @@ pub struct Tenant {
     pub domain: String,
     /// Prompt language (default `en`).
     pub language: String,
+    /// Languages tried, in order, when a prompt is missing in `language`
+    /// (then `en`). Default none.
+    pub language_fallback: Vec<String>,
+    /// IANA time zone of the tenant (default `UTC`), e.g. `Europe/Berlin`.
+    pub timezone: String,
+    /// Limits of the tenant.
+    pub limits: Limits,
     /// Users (phones) in file order.
     pub users: Vec<User>,
     /// Dial plan entries, sorted by number.
@@ -186,6 +193,102 @@ pub struct User {
     pub password: String,
     /// Name shown to callees, if any.
     pub display_name: Option<String>,
+    /// What happens to calls for this user (all off by default).
+    pub rules: CallRules,
+}
+
+/// A user's call rules. Targets are numbers of the tenant's dial plan (a
+/// user, a plugin such as voicemail). All off by default.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CallRules {
+    /// Forward every call here; the user's phones do not ring.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forward_always: Option<String>,
+    /// Forward here when the user is busy (a phone answered 486, do not
+    /// disturb, or busy on a second call).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forward_busy: Option<String>,
+    /// Forward here when nobody answers within `no_answer_s` (or nobody is registered).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forward_no_answer: Option<String>,
+    /// Seconds to ring before the no-answer rule applies (default 20; 5-300).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_answer_s: Option<u32>,
+    /// Do not disturb: treat every call as busy.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dnd: bool,
+    /// Busy while the user is already on a call.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub busy_on_second_call: bool,
+}
+
+impl CallRules {
+    /// Ring time before the no-answer rule.
+    pub fn ring_time_s(&self) -> u32 {
+        self.no_answer_s.unwrap_or(20)
+    }
+
+    /// Checks ranges and target syntax.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(s) = self.no_answer_s
+            && !(5..=300).contains(&s)
+        {
+            return Err(format!("rules.no_answer_s: {s} is outside 5-300"));
+        }
+        for (k, v) in [
+            ("forward_always", &self.forward_always),
+            ("forward_busy", &self.forward_busy),
+            ("forward_no_answer", &self.forward_no_answer),
+        ] {
+            if let Some(n) = v
+                && !parse::valid_number(n)
+            {
+                return Err(format!("rules.{k}: {n:?} is not a number of the dial plan"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Limits of a tenant; `None` = the server's.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Calls in progress at once (caller side); over it: 503 + Retry-After.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_calls: Option<u32>,
+    /// Linear memory cap of one plugin instance, MiB (at most the server's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin_memory_mb: Option<u32>,
+    /// CPU budget of one plugin instance between host calls, ms (at most the server's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin_cpu_ms: Option<u32>,
+    /// Recordings stored by the tenant's plugins, MiB; over it a recording is refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_mb: Option<u64>,
+}
+
+impl Limits {
+    /// Checks that every limit is positive.
+    pub fn check(&self) -> Result<(), String> {
+        for (k, v) in [
+            ("max_calls", self.max_calls.map(u64::from)),
+            ("plugin_memory_mb", self.plugin_memory_mb.map(u64::from)),
+            ("plugin_cpu_ms", self.plugin_cpu_ms.map(u64::from)),
+            ("storage_mb", self.storage_mb),
+        ] {
+            if v == Some(0) {
+                return Err(format!("limits.{k}: must be greater than 0"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether `tz` names an IANA time zone.
+pub fn valid_timezone(tz: &str) -> bool {
+    tz.parse::<chrono_tz::Tz>().is_ok()
 }
 
 /// One dial plan entry: a dialled number and where it goes.
@@ -279,6 +382,17 @@ impl Tenant {
     /// The tenant's binding of plugin `name`, if enabled.
     pub fn plugin(&self, name: &str) -> Option<&TenantPlugin> {
         self.plugins.iter().find(|p| p.name == name)
+    }
+
+    /// Languages to try for a prompt, in order: the tenant's, its fallbacks, `en`.
+    pub fn languages(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = vec![self.language.as_str()];
+        for l in self.language_fallback.iter().map(String::as_str).chain(["en"]) {
+            if !out.contains(&l) {
+                out.push(l);
+            }
+        }
+        out
     }
 
     /// Route a dialled number: exact dial plan entry first, then a user with that extension.

@@ -74,6 +74,10 @@ struct RawTenant {
     domain: Spanned<String>,
     language: Option<Spanned<String>>,
     #[serde(default)]
+    language_fallback: Vec<Spanned<String>>,
+    timezone: Option<Spanned<String>>,
+    limits: Option<Spanned<crate::Limits>>,
+    #[serde(default)]
     user: Vec<RawUser>,
     #[serde(default)]
     dialplan: BTreeMap<Spanned<String>, Spanned<RawDial>>,
@@ -96,6 +100,7 @@ struct RawUser {
     extension: Spanned<String>,
     password: Spanned<String>,
     display_name: Option<String>,
+    rules: Option<Spanned<crate::CallRules>>,
 }
 
 #[derive(Deserialize)]
@@ -415,6 +420,38 @@ impl Checker<'_> {
             }
         };
 
+        let mut language_fallback = Vec::new();
+        for l in &raw.language_fallback {
+            if !valid_language(l.get_ref()) {
+                return Err(self.err(
+                    Some(l.span()),
+                    format!("{ctx}: language_fallback \"{}\": use a tag like \"en\"", l.get_ref()),
+                ));
+            }
+            language_fallback.push(l.get_ref().clone());
+        }
+        let timezone = match &raw.timezone {
+            None => "UTC".to_string(),
+            Some(tz) if crate::valid_timezone(tz.get_ref()) => tz.get_ref().clone(),
+            Some(tz) => {
+                return Err(self.err(
+                    Some(tz.span()),
+                    format!(
+                        "{ctx}: timezone \"{}\" is not an IANA time zone like \"Europe/Berlin\"",
+                        tz.get_ref()
+                    ),
+                ));
+            }
+        };
+        let limits = match raw.limits {
+            None => crate::Limits::default(),
+            Some(l) => {
+                l.get_ref()
+                    .check()
+                    .map_err(|e| self.err(Some(l.span()), format!("{ctx}: {e}")))?;
+                l.into_inner()
+            }
+        };
         let mut users: Vec<User> = Vec::with_capacity(raw.user.len());
         for u in raw.user {
             let ext = u.extension.get_ref();
@@ -438,10 +475,20 @@ impl Checker<'_> {
                     format!("{ctx}: user \"{ext}\": empty password"),
                 ));
             }
+            let rules = match u.rules {
+                None => crate::CallRules::default(),
+                Some(r) => {
+                    r.get_ref().check().map_err(|e| {
+                        self.err(Some(r.span()), format!("{ctx}: user \"{ext}\": {e}"))
+                    })?;
+                    r.into_inner()
+                }
+            };
             users.push(User {
                 extension: u.extension.into_inner(),
                 password: u.password.into_inner(),
                 display_name: u.display_name,
+                rules,
             });
         }
 
@@ -540,6 +587,9 @@ impl Checker<'_> {
         Ok(Tenant {
             domain,
             language,
+            language_fallback,
+            timezone,
+            limits,
             users,
             dialplan,
             plugins: tenant_plugins,

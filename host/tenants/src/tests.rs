@@ -85,7 +85,8 @@ fn the_canonical_example_loads_with_defaults_and_resolved_paths() {
         vec![User {
             extension: "101".into(),
             password: "secret101".into(),
-            display_name: Some("Alice".into())
+            display_name: Some("Alice".into()),
+            rules: CallRules::default(),
         }]
     );
     assert_eq!(
@@ -119,6 +120,35 @@ fn the_canonical_example_loads_with_defaults_and_resolved_paths() {
         }],
         "a plugin named in the dial plan is enabled with the file's default grants"
     );
+}
+
+#[test]
+fn rules_limits_time_zone_and_language_fallback_are_read_and_checked() {
+    let text = EXAMPLE.replace(
+        "display_name = \"Alice\"\n",
+        "display_name = \"Alice\"\nrules = { forward_no_answer = \"200\", no_answer_s = 15, busy_on_second_call = true }\n",
+    )
+    .replace(
+        "domain = \"demo.plugboard.test\"\n",
+        "domain = \"demo.plugboard.test\"\ntimezone = \"Europe/Berlin\"\nlanguage_fallback = [\"de\"]\nlimits = { max_calls = 10 }\n",
+    );
+    let c = Config::from_str(&text, path()).unwrap();
+    let t = c.tenant("demo.plugboard.test").unwrap();
+    assert_eq!(t.timezone, "Europe/Berlin");
+    assert_eq!(t.languages(), vec!["en", "de"]);
+    assert_eq!(t.limits.max_calls, Some(10));
+    let r = &t.user("101").unwrap().rules;
+    assert_eq!(r.forward_no_answer.as_deref(), Some("200"));
+    assert_eq!(r.ring_time_s(), 15);
+    assert!(r.busy_on_second_call && !r.dnd);
+    let e = err(&text.replace("Europe/Berlin", "Mars/Olympus"));
+    assert!(e.contains("timezone \"Mars/Olympus\""), "{e}");
+    let e = err(&text.replace("no_answer_s = 15", "no_answer_s = 1"));
+    assert!(e.contains("user \"101\": rules.no_answer_s: 1 is outside 5-300"), "{e}");
+    let e = err(&text.replace("max_calls = 10", "max_calls = 0"));
+    assert!(e.contains("limits.max_calls: must be greater than 0"), "{e}");
+    let e = err(&text.replace("busy_on_second_call", "busy_on_2nd"));
+    assert!(e.contains("busy_on_2nd"), "{e}");
 }
 
 #[test]

@@ -12,13 +12,18 @@ use std::process::{Child, Output};
 use std::time::Duration;
 
 use plugboard_e2e::{
-    Pbx, Setup, call, callee, describe, free_udp_port, register_at, repo_root, wait_bounded,
+    Pbx, Setup, call, callee, describe, free_udp_port, plugin_wasm, register_at, wait_bounded,
 };
 
 /// The packaged component of the example in `lang`:
 /// target/plugins/callerid-router-<lang>/plugin.wasm (its plugin.toml beside it).
 fn example_plugin(lang: &str) -> PathBuf {
-    let dir = repo_root().join(format!("target/plugins/callerid-router-{lang}"));
+    // Beside the host's packaged plugins (the cargo target dir).
+    let dir = plugin_wasm("echo-info")
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("target/plugins")
+        .join(format!("callerid-router-{lang}"));
     let wasm = dir.join("plugin.wasm");
     assert!(
         wasm.is_file() && dir.join("plugin.toml").is_file(),
