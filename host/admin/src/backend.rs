@@ -204,6 +204,37 @@ pub trait AdminBackend: Send + Sync + 'static {
         body: Value,
     ) -> Result<Value, ApiError>;
 
+    /// `GET /v1/tenants/{domain}/prompts`: the tenant's prompt overrides,
+    /// sorted by language and name,
+    /// `[{"language": "de", "name": "welcome", "size_bytes": 16044, "duration_ms": 1000}]`.
+    async fn list_prompts(&self, domain: &str) -> Result<Value, ApiError>;
+
+    /// `PUT /v1/tenants/{domain}/prompts/{language}/{name}`: store `wav` as the
+    /// tenant's override of prompt `name` (percent-decoded, may contain `/`)
+    /// in `language`, replacing any previous one; calls started afterwards
+    /// play it. The wire body is `{"wav": "<base64 of the WAV file>"}`; the
+    /// crate decodes it. The backend checks the language, the name and the
+    /// file (a WAV the media engine plays, size and length limits) and
+    /// refuses with [`ApiError::bad_request`] naming what is wrong. Returns
+    /// the override as in the list.
+    async fn put_prompt(
+        &self,
+        domain: &str,
+        language: &str,
+        name: &str,
+        wav: Vec<u8>,
+    ) -> Result<Value, ApiError>;
+
+    /// `DELETE /v1/tenants/{domain}/prompts/{language}/{name}`: remove the
+    /// override (404 if there is none); calls fall back to the next prompt
+    /// of the language chain (the stock one). Usually `Value::Null` (204).
+    async fn delete_prompt(
+        &self,
+        domain: &str,
+        language: &str,
+        name: &str,
+    ) -> Result<Value, ApiError>;
+
     /// `GET /v1/calls` (operator, `domain` = `None`) and
     /// `GET /v1/tenants/{domain}/calls`: an array of live calls, e.g.
     /// `[{"call_id": "...", "tenant": "a.test", "from": "101", "to": "100", "state": "answered", "start_ms": 1700000000000}]`.

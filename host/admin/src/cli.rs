@@ -125,6 +125,20 @@ pub enum Command {
     )]
     Plugin(PluginCommand),
 
+    /// Manage a tenant's prompt overrides: WAV files that replace stock
+    /// prompts for the tenant's calls, per language.
+    #[command(
+        subcommand,
+        after_long_help = "Examples:\n  \
+        plugboard prompt list example.com\n  \
+        plugboard prompt upload example.com de welcome welcome-de.wav\n  \
+        plugboard prompt delete example.com de welcome\n\n\
+        Files must be 8000 Hz mono WAV (16-bit PCM, mu-law or A-law), at most\n\
+        10 MiB and 10 minutes; convert with e.g.\n  \
+        sox in.wav -r 8000 -c 1 -b 16 out.wav"
+    )]
+    Prompt(PromptCommand),
+
     /// Show calls in progress: all of them (operator), or one tenant's.
     #[command(after_long_help = "Examples:\n  plugboard calls\n  plugboard calls example.com")]
     Calls {
@@ -277,6 +291,40 @@ pub enum DialplanCommand {
         domain: String,
         /// The dialled number.
         number: String,
+    },
+}
+
+/// `plugboard prompt ...`
+#[derive(Subcommand, Debug, Clone, PartialEq)]
+pub enum PromptCommand {
+    /// List a tenant's prompt overrides (language, name, size, length).
+    List {
+        /// The tenant's SIP domain.
+        domain: String,
+    },
+    /// Upload a WAV file as the tenant's override of a prompt in a language
+    /// (replaces any previous one; the next call plays it).
+    #[command(after_long_help = "Examples:\n  \
+        plugboard prompt upload example.com en welcome welcome.wav\n  \
+        plugboard prompt upload example.com de digits/4 vier.wav")]
+    Upload {
+        /// The tenant's SIP domain.
+        domain: String,
+        /// Language tag, e.g. en, de, pt-BR.
+        language: String,
+        /// Prompt name as plugins play it, without .wav (e.g. welcome, digits/4).
+        name: String,
+        /// The WAV file: 8000 Hz mono, 16-bit PCM, mu-law or A-law.
+        file: PathBuf,
+    },
+    /// Remove a tenant's override; its calls play the stock prompt again.
+    Delete {
+        /// The tenant's SIP domain.
+        domain: String,
+        /// Language tag.
+        language: String,
+        /// Prompt name.
+        name: String,
     },
 }
 
@@ -637,6 +685,37 @@ fn plan(cmd: Command, stdin: &mut impl BufRead) -> Result<Plan, String> {
             } => Plan::new(Method::PUT, tenant(&domain, &["plugins", &name, "grants"]))
                 .with_body(json!({"grants": caps})),
         },
+        Command::Prompt(p) => match p {
+            PromptCommand::List { domain } => Plan::get(tenant(&domain, &["prompts"])),
+            PromptCommand::Upload {
+                domain,
+                language,
+                name,
+                file,
+            } => {
+                let len = std::fs::metadata(&file)
+                    .map_err(|e| format!("cannot read {}: {e}", file.display()))?
+                    .len();
+                if len > crate::MAX_PROMPT_WAV as u64 {
+                    return Err(format!(
+                        "{} is {len} bytes; prompts are at most {} bytes (10 MiB)",
+                        file.display(),
+                        crate::MAX_PROMPT_WAV
+                    ));
+                }
+                let wav = base64::engine::general_purpose::STANDARD.encode(read_file(&file)?);
+                Plan::new(Method::PUT, tenant(&domain, &["prompts", &language, &name]))
+                    .with_body(json!({"wav": wav}))
+            }
+            PromptCommand::Delete {
+                domain,
+                language,
+                name,
+            } => Plan::new(
+                Method::DELETE,
+                tenant(&domain, &["prompts", &language, &name]),
+            ),
+        },
         Command::Calls { domain } => match domain {
             Some(d) => Plan::get(tenant(&d, &["calls"])),
             None => Plan::get("/v1/calls".into()),
@@ -847,9 +926,60 @@ mod tests {
     }
 
     #[test]
+    fn prompt_plans() {
+        let mut no_stdin: &[u8] = b"";
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("w.wav");
+        std::fs::write(&file, b"RIFF").unwrap();
+        let p = plan(
+            admin(&[
+                "prompt",
+                "upload",
+                "a.test",
+                "de",
+                "digits/4",
+                file.to_str().unwrap(),
+            ]),
+            &mut no_stdin,
+        )
+        .unwrap();
+        assert_eq!(p.method, Method::PUT);
+        assert_eq!(p.path, "/v1/tenants/a.test/prompts/de/digits%2F4");
+        assert_eq!(p.body.unwrap(), json!({"wav": "UklGRg=="}));
+        let p = plan(admin(&["prompt", "list", "a.test"]), &mut no_stdin).unwrap();
+        assert_eq!(
+            (p.method, p.path.as_str()),
+            (Method::GET, "/v1/tenants/a.test/prompts")
+        );
+        let p = plan(
+            admin(&["prompt", "delete", "a.test", "en", "welcome"]),
+            &mut no_stdin,
+        )
+        .unwrap();
+        assert_eq!(
+            (p.method, p.path.as_str()),
+            (Method::DELETE, "/v1/tenants/a.test/prompts/en/welcome")
+        );
+        let missing = dir.path().join("missing.wav");
+        let e = plan(
+            admin(&[
+                "prompt",
+                "upload",
+                "a.test",
+                "en",
+                "x",
+                missing.to_str().unwrap(),
+            ]),
+            &mut no_stdin,
+        )
+        .unwrap_err();
+        assert!(e.contains("missing.wav"), "{e}");
+    }
+
+    #[test]
     fn help_has_examples() {
         let mut cmd = HostCli::command();
-        for sub in ["tenant", "user", "dialplan", "plugin", "cdrs"] {
+        for sub in ["tenant", "user", "dialplan", "plugin", "prompt", "cdrs"] {
             let help = cmd
                 .find_subcommand_mut(sub)
                 .unwrap()

@@ -18,7 +18,7 @@ use crate::auth;
 use crate::backend::{AdminBackend, CdrQuery, PluginUpload, Principal};
 use crate::error::ApiError;
 use crate::routes::{self, Access, BodyKind, Miss, Op, Params};
-use crate::{MAX_JSON_BODY, MAX_UPLOAD_BODY, OPENAPI_JSON, csv, metrics};
+use crate::{MAX_JSON_BODY, MAX_PROMPT_BODY, MAX_UPLOAD_BODY, OPENAPI_JSON, csv, metrics};
 
 /// A client must send the whole body within this time.
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(120);
@@ -106,6 +106,7 @@ async fn respond(
         BodyKind::None => Bytes::new(),
         BodyKind::Json => read_body(req, MAX_JSON_BODY).await?,
         BodyKind::Upload => read_body(req, MAX_UPLOAD_BODY).await?,
+        BodyKind::PromptUpload => read_body(req, MAX_PROMPT_BODY).await?,
     };
     let principal = who.as_ref();
     Ok(dispatch(
@@ -191,6 +192,18 @@ async fn dispatch(
         Op::DeleteTenantPlugin => ok(backend.delete_tenant_plugin(d, params.get("name")).await?),
         Op::PutGrants => ok(backend
             .put_tenant_plugin_grants(d, params.get("name"), json_object(&body)?)
+            .await?),
+        Op::ListPrompts => ok(backend.list_prompts(d).await?),
+        Op::PutPrompt => ok(backend
+            .put_prompt(
+                d,
+                params.get("language"),
+                params.get("name"),
+                prompt_upload(&body)?,
+            )
+            .await?),
+        Op::DeletePrompt => ok(backend
+            .delete_prompt(d, params.get("language"), params.get("name"))
             .await?),
         Op::ListCalls => ok(backend.list_calls(None).await?),
         Op::ListTenantCalls => ok(backend.list_calls(Some(d)).await?),
@@ -358,6 +371,33 @@ fn plugin_upload(body: &[u8]) -> Result<PluginUpload, ApiError> {
         manifest: upload.manifest,
         component,
     })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PromptBody {
+    wav: String,
+}
+
+/// `{"wav": "<base64>"}` of a prompt upload: the decoded WAV bytes.
+fn prompt_upload(body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::new(
+            400,
+            "invalid_json",
+            "request body is empty; expected {\"wav\": \"<base64 of the WAV file>\"}",
+        ));
+    }
+    let upload: PromptBody = serde_json::from_slice(body).map_err(json_error)?;
+    let mut b64 = upload.wav.into_bytes();
+    b64.retain(|c| !c.is_ascii_whitespace());
+    let wav = base64::engine::general_purpose::STANDARD
+        .decode(&b64)
+        .map_err(|e| ApiError::bad_request(format!("\"wav\" is not valid base64: {e}")))?;
+    if wav.is_empty() {
+        return Err(ApiError::bad_request("\"wav\" is empty"));
+    }
+    Ok(wav)
 }
 
 /// `since_ms`, `limit`, `format`; CSV also when `Accept` prefers `text/csv`.
@@ -556,5 +596,16 @@ mod tests {
         assert!(e.message.contains("component"), "{}", e.message);
         assert!(plugin_upload(br#"{"manifest": "m", "component": "!!"}"#).is_err());
         assert!(plugin_upload(br#"{"manifest": "m", "component": "", "x": 1}"#).is_err());
+        assert_eq!(prompt_upload(br#"{"wav": "UklG\nRg=="}"#).unwrap(), b"RIFF");
+        for bad in [
+            &br#"{}"#[..],
+            br#"{"wav": ""}"#,
+            br#"{"wav": "!!"}"#,
+            br#"{"wav": "UklGRg==", "x": 1}"#,
+            b"",
+        ] {
+            let e = prompt_upload(bad).unwrap_err();
+            assert_eq!(e.status, 400, "{}", String::from_utf8_lossy(bad));
+        }
     }
 }

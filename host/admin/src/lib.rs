@@ -18,16 +18,16 @@
 //!   (`%2A98` is `*98`); unknown paths are 404, known paths with another
 //!   method 405 with `Allow`;
 //! - **bodies**: `Content-Type` JSON (or absent, else 415), at most
-//!   [`MAX_JSON_BODY`] bytes ([`MAX_UPLOAD_BODY`] for plugin uploads, else
-//!   413), a JSON object (else 400 naming the problem); plugin uploads are
-//!   base64-decoded here;
+//!   [`MAX_JSON_BODY`] bytes ([`MAX_UPLOAD_BODY`] for plugin uploads,
+//!   [`MAX_PROMPT_BODY`] for prompt uploads, else 413), a JSON object (else
+//!   400 naming the problem); plugin and prompt uploads are base64-decoded here;
 //! - **answers**: JSON; `Ok(Value::Null)` from the backend is 204; errors are
 //!   `{"error": {"code": "...", "message": "..."}}` ([`ApiError`]); metrics
 //!   are rendered as Prometheus text ([`metrics`]) and CDRs as CSV on request
 //!   ([`csv`]: `?format=csv` or `Accept: text/csv`).
 //!
 //! The client half is [`client::Client`] (plain HTTP) and [`cli`], the
-//! `plugboard tenant|user|dialplan|plugin|calls|...` subcommands that the host
+//! `plugboard tenant|user|dialplan|plugin|prompt|calls|...` subcommands that the host
 //! binary embeds.
 //!
 //! ```no_run
@@ -66,6 +66,13 @@ pub const MAX_JSON_BODY: usize = 1 << 20;
 
 /// Largest request body of `POST /v1/plugins` (base64 of the component included): 64 MiB.
 pub const MAX_UPLOAD_BODY: usize = 64 << 20;
+
+/// Largest prompt file of `PUT /v1/tenants/{domain}/prompts/{language}/{name}`: 10 MiB.
+pub const MAX_PROMPT_WAV: usize = 10 << 20;
+
+/// Largest request body of a prompt upload: the base64 of [`MAX_PROMPT_WAV`]
+/// bytes and some room for the JSON around it (14 MiB).
+pub const MAX_PROMPT_BODY: usize = 14 << 20;
 
 /// The OpenAPI 3.1 description of every route, as served at `GET /v1/openapi.json`.
 pub const OPENAPI_JSON: &str = include_str!("openapi.json");

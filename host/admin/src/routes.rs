@@ -33,6 +33,8 @@ pub(crate) enum BodyKind {
     Json,
     /// A JSON object of at most [`crate::MAX_UPLOAD_BODY`] bytes (plugin upload).
     Upload,
+    /// A JSON object of at most [`crate::MAX_PROMPT_BODY`] bytes (prompt upload).
+    PromptUpload,
 }
 
 /// The operation a route performs.
@@ -62,6 +64,9 @@ pub(crate) enum Op {
     RollbackTenantPlugin,
     DeleteTenantPlugin,
     PutGrants,
+    ListPrompts,
+    PutPrompt,
+    DeletePrompt,
     ListCalls,
     ListTenantCalls,
     ListRegistrations,
@@ -96,7 +101,7 @@ const fn route(
 }
 
 use Access::{Authenticated, Operator, Public, Tenant};
-use BodyKind::{Json, Upload};
+use BodyKind::{Json, PromptUpload, Upload};
 
 /// Every route of the API.
 #[rustfmt::skip]
@@ -130,6 +135,10 @@ pub(crate) static ROUTES: &[Route] = &[
     route(Method::DELETE, "/v1/tenants/{domain}/plugins/{name}", Op::DeleteTenantPlugin, Tenant, BodyKind::None),
     route(Method::POST, "/v1/tenants/{domain}/plugins/{name}/rollback", Op::RollbackTenantPlugin, Tenant, BodyKind::None),
     route(Method::PUT, "/v1/tenants/{domain}/plugins/{name}/grants", Op::PutGrants, Operator, Json),
+    // Tenant prompt overrides.
+    route(Method::GET, "/v1/tenants/{domain}/prompts", Op::ListPrompts, Tenant, BodyKind::None),
+    route(Method::PUT, "/v1/tenants/{domain}/prompts/{language}/{name}", Op::PutPrompt, Tenant, PromptUpload),
+    route(Method::DELETE, "/v1/tenants/{domain}/prompts/{language}/{name}", Op::DeletePrompt, Tenant, BodyKind::None),
     // Live state.
     route(Method::GET, "/v1/calls", Op::ListCalls, Operator, BodyKind::None),
     route(Method::GET, "/v1/tenants/{domain}/calls", Op::ListTenantCalls, Tenant, BodyKind::None),
@@ -290,6 +299,9 @@ mod tests {
         assert_eq!(p.get("number"), "+4930/1");
         let (r, _) = find(&Method::POST, "/v1/tenants/a.test/plugins/x/rollback").unwrap();
         assert_eq!(r.op, Op::RollbackTenantPlugin);
+        let (r, p) = find(&Method::PUT, "/v1/tenants/a.test/prompts/pt-BR/digits%2F4").unwrap();
+        assert_eq!(r.op, Op::PutPrompt);
+        assert_eq!((p.get("language"), p.get("name")), ("pt-BR", "digits/4"));
         assert_eq!(find(&Method::GET, "/v1/nope").unwrap_err(), Miss::NotFound);
         assert_eq!(
             find(&Method::GET, "/v1/tenants/").unwrap_err(),

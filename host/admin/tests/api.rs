@@ -71,6 +71,8 @@ async fn tenant_admin_cannot_touch_other_tenants() {
         ("GET", "/v1/tenants/b.test/plugins"),
         ("DELETE", "/v1/tenants/b.test/plugins/vm"),
         ("POST", "/v1/tenants/b.test/plugins/vm/rollback"),
+        ("GET", "/v1/tenants/b.test/prompts"),
+        ("DELETE", "/v1/tenants/b.test/prompts/en/welcome"),
         // A domain that does not exist: still 403, never 404.
         ("GET", "/v1/tenants/nonexistent.test/users"),
         ("GET", "/v1/tenants/nonexistent.test"),
@@ -99,6 +101,11 @@ async fn tenant_admin_cannot_touch_other_tenants() {
             json!({"user": "101"}),
         ),
         ("PUT", "/v1/tenants/b.test/plugins/vm", json!({})),
+        (
+            "PUT",
+            "/v1/tenants/b.test/prompts/en/welcome",
+            json!({"wav": "UklGRg=="}),
+        ),
         ("PUT", "/v1/tenants/b.test", json!({"domain": "b.test"})),
         ("PUT", "/v1/tenants/new.test", json!({"domain": "new.test"})),
     ] {
@@ -477,6 +484,97 @@ async fn plugin_upload_and_tenant_plugin_lifecycle() {
             .status,
         204
     );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn prompt_override_lifecycle() {
+    let s = Server::start().await;
+    let wav = b"RIFF....WAVEfmt ";
+    let b64 = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(wav)
+    };
+    // A tenant admin uploads for its own tenant; `digits%2F4` is one name.
+    let r = s
+        .call(
+            "PUT",
+            "/v1/tenants/a.test/prompts/de/digits%2F4",
+            A_ADMIN,
+            Some(json!({"wav": b64})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.json(),
+        json!({"language": "de", "name": "digits/4", "size_bytes": wav.len()})
+    );
+    let r = s
+        .call("GET", "/v1/tenants/a.test/prompts", A_ADMIN, None)
+        .await;
+    assert_eq!(r.json()[0]["name"], "digits/4");
+    // The backend's refusal comes through with its reason.
+    let r = s
+        .call(
+            "PUT",
+            "/v1/tenants/a.test/prompts/de/x",
+            A_ADMIN,
+            Some(json!({"wav": "aGVsbG8="})),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("not a valid WAV"), "{}", r.body);
+    // Bodies: base64, the one field, the size limit.
+    for body in [
+        json!({"wav": "***"}),
+        json!({"wav": ""}),
+        json!({"wav": "UklGRg==", "extra": 1}),
+        json!({"file": "UklGRg=="}),
+    ] {
+        let r = s
+            .call(
+                "PUT",
+                "/v1/tenants/a.test/prompts/de/x",
+                A_ADMIN,
+                Some(body),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{}", r.body);
+    }
+    let big = vec![b' '; plugboard_admin::MAX_PROMPT_BODY + 1];
+    let auth = format!("Bearer {OPERATOR}");
+    let r = s
+        .raw(
+            "PUT",
+            "/v1/tenants/a.test/prompts/de/x",
+            &[("Authorization", &auth)],
+            &big,
+        )
+        .await;
+    assert_eq!((r.status, r.code().as_str()), (413, "payload_too_large"));
+    // Delete, then 404.
+    let r = s
+        .call(
+            "DELETE",
+            "/v1/tenants/a.test/prompts/de/digits%2F4",
+            A_ADMIN,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let r = s
+        .call(
+            "DELETE",
+            "/v1/tenants/a.test/prompts/de/digits%2F4",
+            A_ADMIN,
+            None,
+        )
+        .await;
+    assert_eq!((r.status, r.code().as_str()), (404, "not_found"));
+    let r = s
+        .call("GET", "/v1/tenants/a.test/prompts", OPERATOR, None)
+        .await;
+    assert_eq!(r.json(), json!([]));
     s.stop().await;
 }
 

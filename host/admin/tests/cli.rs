@@ -223,6 +223,61 @@ async fn plugin_install_enable_swap_rollback_grant() {
 }
 
 #[tokio::test]
+async fn prompt_upload_list_delete() {
+    let s = Server::start().await;
+    let url = s.url();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("welcome-de.wav");
+    std::fs::write(&file, b"RIFF fake wav").unwrap();
+    let f = file.to_str().unwrap();
+    let o = plugboard(
+        &url,
+        Some(A_ADMIN),
+        &["prompt", "upload", "a.test", "de", "welcome", f],
+    )
+    .await;
+    assert_eq!(o.code, ExitCode::SUCCESS, "{}", o.err);
+    let v: Value = serde_json::from_str(&o.out).unwrap();
+    assert_eq!(
+        v,
+        json!({"language": "de", "name": "welcome", "size_bytes": 13})
+    );
+    let o = plugboard(&url, Some(A_ADMIN), &["prompt", "list", "a.test"]).await;
+    let v: Value = serde_json::from_str(&o.out).unwrap();
+    assert_eq!(v[0]["name"], "welcome");
+    // Another tenant's admin is refused.
+    let o = plugboard(
+        &url,
+        Some(A_ADMIN),
+        &["prompt", "upload", "b.test", "de", "welcome", f],
+    )
+    .await;
+    assert_eq!(o.code, ExitCode::FAILURE);
+    assert!(o.err.contains("(HTTP 403)"), "{}", o.err);
+    let o = plugboard(
+        &url,
+        Some(A_ADMIN),
+        &["prompt", "delete", "a.test", "de", "welcome"],
+    )
+    .await;
+    assert_eq!(
+        (o.code, o.out.as_str()),
+        (ExitCode::SUCCESS, ""),
+        "{}",
+        o.err
+    );
+    let o = plugboard(
+        &url,
+        Some(A_ADMIN),
+        &["prompt", "delete", "a.test", "de", "welcome"],
+    )
+    .await;
+    assert_eq!(o.code, ExitCode::FAILURE);
+    assert!(o.err.contains("(HTTP 404)"), "{}", o.err);
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn export_then_import_round_trips() {
     let s = Server::start().await;
     let url = s.url();

@@ -109,6 +109,19 @@ fn catalog_err(e: CatalogError) -> ApiError {
     }
 }
 
+fn override_err(e: crate::prompts::OverrideError) -> ApiError {
+    use crate::prompts::OverrideError;
+    match e {
+        OverrideError::Invalid(m) => ApiError::bad_request(m),
+        OverrideError::TooLarge(m) => ApiError::new(413, "payload_too_large", m),
+        OverrideError::NotFound(m) => ApiError::not_found(m),
+        OverrideError::Io(m) => {
+            tracing::warn!(error = %m, "prompt override storage");
+            ApiError::internal("could not store the prompt file (see the server log)")
+        }
+    }
+}
+
 fn parse<T: serde::de::DeserializeOwned>(body: Value) -> Result<T, ApiError> {
     serde_json::from_value(body).map_err(|e| ApiError::bad_request(e.to_string()))
 }
@@ -719,6 +732,57 @@ impl AdminBackend for Backend {
             .plugin(name)
             .ok_or_else(|| ApiError::internal("plugin vanished"))?;
         Ok(tenant_plugin_json(&self.core, &t, p))
+    }
+
+    async fn list_prompts(&self, domain: &str) -> Result<Value, ApiError> {
+        self.tenant(domain)?;
+        let list = self
+            .core
+            .prompts
+            .list_overrides(domain)
+            .await
+            .map_err(override_err)?;
+        serde_json::to_value(list).map_err(|e| ApiError::internal(e.to_string()))
+    }
+
+    async fn put_prompt(
+        &self,
+        domain: &str,
+        language: &str,
+        name: &str,
+        wav: Vec<u8>,
+    ) -> Result<Value, ApiError> {
+        self.tenant(domain)?;
+        let stored = self
+            .core
+            .prompts
+            .put_override(domain, language, name, wav)
+            .await
+            .map_err(override_err)?;
+        tracing::info!(
+            tenant = %domain,
+            language = %language,
+            prompt = %name,
+            size = stored.size_bytes,
+            "prompt override stored"
+        );
+        serde_json::to_value(stored).map_err(|e| ApiError::internal(e.to_string()))
+    }
+
+    async fn delete_prompt(
+        &self,
+        domain: &str,
+        language: &str,
+        name: &str,
+    ) -> Result<Value, ApiError> {
+        self.tenant(domain)?;
+        self.core
+            .prompts
+            .delete_override(domain, language, name)
+            .await
+            .map_err(override_err)?;
+        tracing::info!(tenant = %domain, language = %language, prompt = %name, "prompt override removed");
+        Ok(Value::Null)
     }
 
     async fn list_calls(&self, domain: Option<&str>) -> Result<Value, ApiError> {

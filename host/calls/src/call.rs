@@ -273,7 +273,12 @@ pub async fn inbound_invite(core: Arc<Core>, key: TxKey, req: Request, peer: Pee
         // Counted until the end of this call (tenant limits.max_calls).
         let Some(_slot) = core.admit(&tenant) else {
             info!("tenant at its call limit");
-            let mut r = reject(&req, 503, "Service Unavailable", "tenant call limit reached");
+            let mut r = reject(
+                &req,
+                503,
+                "Service Unavailable",
+                "tenant call limit reached",
+            );
             r.headers.push("Retry-After", "5");
             core.sip().respond(key, r);
             return;
@@ -466,7 +471,9 @@ async fn forward(shared: &Arc<CallShared>, from_ext: &str, number: &str, why: &s
     }
     let Some(target) = shared.tenant.route(number) else {
         warn!(%from_ext, %number, "forward target is not in the dial plan");
-        shared.end_a(404, "Not Found", "forward target not found").await;
+        shared
+            .end_a(404, "Not Found", "forward target not found")
+            .await;
         return;
     };
     info!(%from_ext, %number, rule = why, "call forwarded");
@@ -490,7 +497,11 @@ async fn ring_user(shared: &Arc<CallShared>, ext: &str, hops: u8) {
             return forward(shared, ext, n, "busy", hops).await;
         }
         shared.state.lock().expect("call state").disposition = Some("busy".into());
-        let why = if rules.dnd { "do not disturb" } else { "callee busy" };
+        let why = if rules.dnd {
+            "do not disturb"
+        } else {
+            "callee busy"
+        };
         return shared.end_a(486, "Busy Here", why).await;
     }
     let ring = match rules.forward_no_answer {
@@ -501,7 +512,9 @@ async fn ring_user(shared: &Arc<CallShared>, ext: &str, hops: u8) {
     let disposition = format!("{r:?}").to_lowercase();
     shared.state.lock().expect("call state").disposition = Some(disposition);
     match r {
-        DialResult::Answered | DialResult::CallerGone => shared.end_a(200, "OK", "call ended").await,
+        DialResult::Answered | DialResult::CallerGone => {
+            shared.end_a(200, "OK", "call ended").await
+        }
         DialResult::Busy => match &rules.forward_busy {
             Some(n) => forward(shared, ext, n, "busy", hops).await,
             None => shared.end_a(486, "Busy Here", "callee busy").await,
@@ -886,7 +899,12 @@ pub async fn dial_user(shared: &Arc<CallShared>, ext: &str, timeout: Duration) -
         return DialResult::CallerGone;
     }
     info!(%ext, "callee answered; bridging");
-    if let Some(live) = core.live.lock().expect("live lock").get_mut(shared.call_id()) {
+    if let Some(live) = core
+        .live
+        .lock()
+        .expect("live lock")
+        .get_mut(shared.call_id())
+    {
         live.answered_by = Some(ext.to_string());
     }
     let bridge: BridgeHandle = plugboard_media::bridge(&shared.media_a, &media_b);

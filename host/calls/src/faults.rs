@@ -107,7 +107,10 @@ mod tests {
         assert!(f.check("b", "p", t0).is_ok(), "other tenants unaffected");
         // Calls in flight when it tripped fault too: no escalation.
         for _ in 0..10 {
-            assert_eq!(f.record("a", "p", true, t0 + Duration::from_millis(5)), None);
+            assert_eq!(
+                f.record("a", "p", true, t0 + Duration::from_millis(5)),
+                None
+            );
         }
         let later = t0 + FIRST_BACKOFF + Duration::from_millis(1);
         assert!(f.check("a", "p", later).is_ok());

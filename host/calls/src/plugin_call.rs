@@ -133,7 +133,7 @@ pub async fn run(shared: &Arc<CallShared>, name: &str, config: Vec<(String, Stri
             let answered = shared.state.lock().expect("call state").answered;
             if answered
                 && !shared.is_gone()
-                && let Ok(a) = core.prompts.stock(&shared.tenant.language, "error").await
+                && let Ok(a) = core.prompts.stock_for(&shared.tenant, "error").await
             {
                 let _ = shared.media_a.play(&a, false).await;
             }
@@ -195,16 +195,11 @@ impl CallControl for PluginCall {
         self.live()?;
         self.answer().await?;
         let core = &self.shared.core;
-        let lang = &self.shared.tenant.language;
         let mut parts = Vec::with_capacity(prompts.len());
         for p in prompts {
             let audio = match p {
-                Prompt::Stock(n) => core.prompts.stock(lang, &n).await,
-                Prompt::Tenant(n) => {
-                    core.prompts
-                        .tenant(&self.shared.tenant.domain, lang, &n)
-                        .await
-                }
+                Prompt::Stock(n) => core.prompts.stock_for(&self.shared.tenant, &n).await,
+                Prompt::Tenant(n) => core.prompts.tenant_for(&self.shared.tenant, &n).await,
                 Prompt::Recording(id) => {
                     core.prompts
                         .recording(core.store.as_ref(), &self.scope, &id)
@@ -276,10 +271,7 @@ impl CallControl for PluginCall {
         self.answer().await?;
         let core = &self.shared.core;
         if o.beep
-            && let Ok(b) = core
-                .prompts
-                .stock(&self.shared.tenant.language, "beep")
-                .await
+            && let Ok(b) = core.prompts.stock_for(&self.shared.tenant, "beep").await
             && let MediaPlay::Closed = self.shared.media_a.play(&b, false).await
         {
             return Err(CallError::HungUp);
@@ -313,8 +305,14 @@ impl CallControl for PluginCall {
                 .await
                 .map_err(|e| CallError::Failed(format!("storage: {e}")))?;
             if used + wav.len() as u64 > mb * 1024 * 1024 {
-                warn!(used, quota_mb = mb, "tenant storage quota reached: recording discarded");
-                return Err(CallError::Denied("the tenant's storage quota is full".into()));
+                warn!(
+                    used,
+                    quota_mb = mb,
+                    "tenant storage quota reached: recording discarded"
+                );
+                return Err(CallError::Denied(
+                    "the tenant's storage quota is full".into(),
+                ));
             }
         }
         let meta = core

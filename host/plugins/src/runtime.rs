@@ -122,7 +122,10 @@ struct WasmThreads(Option<tokio::runtime::Runtime>);
 
 impl WasmThreads {
     fn handle(&self) -> &tokio::runtime::Handle {
-        self.0.as_ref().expect("wasm runtime alive until drop").handle()
+        self.0
+            .as_ref()
+            .expect("wasm runtime alive until drop")
+            .handle()
     }
 }
 

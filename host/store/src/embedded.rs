@@ -884,9 +884,16 @@ mod tests {
     async fn recording_bytes_are_summed_per_tenant_over_plugins() {
         let dir = tempfile::tempdir().unwrap();
         let s = EmbeddedStore::open(dir.path()).unwrap();
-        let a1 = s.recording_put(&Scope::new("a.test", "p"), vec![0; 100], 1).await.unwrap();
-        s.recording_put(&Scope::new("a.test", "q"), vec![0; 50], 1).await.unwrap();
-        s.recording_put(&Scope::new("b.test", "p"), vec![0; 7], 1).await.unwrap();
+        let a1 = s
+            .recording_put(&Scope::new("a.test", "p"), vec![0; 100], 1)
+            .await
+            .unwrap();
+        s.recording_put(&Scope::new("a.test", "q"), vec![0; 50], 1)
+            .await
+            .unwrap();
+        s.recording_put(&Scope::new("b.test", "p"), vec![0; 7], 1)
+            .await
+            .unwrap();
         assert_eq!(
             s.tenant_recording_bytes("a.test").await.unwrap(),
             a1.size_bytes + 50

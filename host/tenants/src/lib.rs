@@ -387,7 +387,12 @@ impl Tenant {
     /// Languages to try for a prompt, in order: the tenant's, its fallbacks, `en`.
     pub fn languages(&self) -> Vec<&str> {
         let mut out: Vec<&str> = vec![self.language.as_str()];
-        for l in self.language_fallback.iter().map(String::as_str).chain(["en"]) {
+        for l in self
+            .language_fallback
+            .iter()
+            .map(String::as_str)
+            .chain(["en"])
+        {
             if !out.contains(&l) {
                 out.push(l);
             }

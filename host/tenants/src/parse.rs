@@ -425,7 +425,10 @@ impl Checker<'_> {
             if !valid_language(l.get_ref()) {
                 return Err(self.err(
                     Some(l.span()),
-                    format!("{ctx}: language_fallback \"{}\": use a tag like \"en\"", l.get_ref()),
+                    format!(
+                        "{ctx}: language_fallback \"{}\": use a tag like \"en\"",
+                        l.get_ref()
+                    ),
                 ));
             }
             language_fallback.push(l.get_ref().clone());

@@ -144,9 +144,15 @@ fn rules_limits_time_zone_and_language_fallback_are_read_and_checked() {
     let e = err(&text.replace("Europe/Berlin", "Mars/Olympus"));
     assert!(e.contains("timezone \"Mars/Olympus\""), "{e}");
     let e = err(&text.replace("no_answer_s = 15", "no_answer_s = 1"));
-    assert!(e.contains("user \"101\": rules.no_answer_s: 1 is outside 5-300"), "{e}");
+    assert!(
+        e.contains("user \"101\": rules.no_answer_s: 1 is outside 5-300"),
+        "{e}"
+    );
     let e = err(&text.replace("max_calls = 10", "max_calls = 0"));
-    assert!(e.contains("limits.max_calls: must be greater than 0"), "{e}");
+    assert!(
+        e.contains("limits.max_calls: must be greater than 0"),
+        "{e}"
+    );
     let e = err(&text.replace("busy_on_second_call", "busy_on_2nd"));
     assert!(e.contains("busy_on_2nd"), "{e}");
 }

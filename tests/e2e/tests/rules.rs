@@ -30,8 +30,10 @@ fn last_cdr(pbx: &Pbx, n: usize) -> Value {
 #[test]
 fn forwarding_dnd_busy_on_second_call_and_the_call_limit() {
     let mut s = Setup::default();
-    s.plugins.push(("echo-info".into(), plugin_wasm("echo-info")));
-    s.plugin_grants.push(("echo-info".into(), vec!["kv".into()]));
+    s.plugins
+        .push(("echo-info".into(), plugin_wasm("echo-info")));
+    s.plugin_grants
+        .push(("echo-info".into(), vec!["kv".into()]));
     s.dialplan = vec![r#""500" = { plugin = "echo-info" }"#.into()];
     s.admin = vec![DOMAIN.into()];
     let pbx = Pbx::start(&s);
@@ -40,16 +42,38 @@ fn forwarding_dnd_busy_on_second_call_and_the_call_limit() {
     register_at(&pbx, "103", p103);
 
     // 102 rings 5 s without answering, then the call goes to 103.
-    set_rules(&pbx, "102", json!({"forward_no_answer": "103", "no_answer_s": 5}));
+    set_rules(
+        &pbx,
+        "102",
+        json!({"forward_no_answer": "103", "no_answer_s": 5}),
+    );
     let ringing = callee(&pbx, "uas_cancelled.xml", p102, free_udp_port());
     let answering = callee(&pbx, "uas.xml", p103, free_udp_port());
     std::thread::sleep(Duration::from_millis(300));
     let t0 = std::time::Instant::now();
     let out = call(&pbx, "uac_call.xml", "101", "102", 40);
-    assert!(out.status.success(), "forwarded call: {}\n{}", describe(&out), pbx.log());
-    assert!(t0.elapsed() >= Duration::from_secs(5), "rang the configured 5 s first");
-    assert!(wait_bounded(ringing, Duration::from_secs(10)).status.success(), "102 rang, then was cancelled");
-    assert!(wait_bounded(answering, Duration::from_secs(10)).status.success(), "103 answered");
+    assert!(
+        out.status.success(),
+        "forwarded call: {}\n{}",
+        describe(&out),
+        pbx.log()
+    );
+    assert!(
+        t0.elapsed() >= Duration::from_secs(5),
+        "rang the configured 5 s first"
+    );
+    assert!(
+        wait_bounded(ringing, Duration::from_secs(10))
+            .status
+            .success(),
+        "102 rang, then was cancelled"
+    );
+    assert!(
+        wait_bounded(answering, Duration::from_secs(10))
+            .status
+            .success(),
+        "103 answered"
+    );
     let cdr = last_cdr(&pbx, 1);
     assert_eq!(cdr["forwarded"], "no-answer:103", "{cdr}");
 
@@ -63,7 +87,11 @@ fn forwarding_dnd_busy_on_second_call_and_the_call_limit() {
     let out = call(&pbx, "uac_gets_bye.xml", "101", "102", 30);
     assert!(out.status.success(), "forward always: {}", describe(&out));
     let cdr = last_cdr(&pbx, 3);
-    assert_eq!((&cdr["forwarded"], &cdr["plugin"]), (&json!("always:500"), &json!("echo-info")), "{cdr}");
+    assert_eq!(
+        (&cdr["forwarded"], &cdr["plugin"]),
+        (&json!("always:500"), &json!("echo-info")),
+        "{cdr}"
+    );
 
     // Busy on a second call: while 101 talks to 103, 104 gets busy.
     set_rules(&pbx, "103", json!({"busy_on_second_call": true}));
@@ -73,26 +101,67 @@ fn forwarding_dnd_busy_on_second_call_and_the_call_limit() {
         "uac_call.xml",
         pbx.udp,
         &[
-            "-s", "103", "-key", "caller", "101", "-au", "101", "-ap", "pw101", "-m", "1",
-            "-mp", &free_udp_port().to_string(), "-timeout", "30s", "-timeout_error",
+            "-s",
+            "103",
+            "-key",
+            "caller",
+            "101",
+            "-au",
+            "101",
+            "-ap",
+            "pw101",
+            "-m",
+            "1",
+            "-mp",
+            &free_udp_port().to_string(),
+            "-timeout",
+            "30s",
+            "-timeout_error",
         ],
     );
     std::thread::sleep(Duration::from_millis(1500));
     let out = call(&pbx, "uac_expect_486.xml", "104", "103", 20);
-    assert!(out.status.success(), "second call to a busy user: {}", describe(&out));
+    assert!(
+        out.status.success(),
+        "second call to a busy user: {}",
+        describe(&out)
+    );
 
     // The tenant's call limit: with the first call still up, max_calls = 1
     // refuses the next call with 503.
-    let (st, mut doc) = pbx.api("GET", &format!("/v1/tenants/{DOMAIN}"), OPERATOR_TOKEN, None);
+    let (st, mut doc) = pbx.api(
+        "GET",
+        &format!("/v1/tenants/{DOMAIN}"),
+        OPERATOR_TOKEN,
+        None,
+    );
     assert_eq!(st, 200);
     doc["limits"] = json!({"max_calls": 1});
-    let (st, b) = pbx.api("PUT", &format!("/v1/tenants/{DOMAIN}"), OPERATOR_TOKEN, Some(&doc));
+    let (st, b) = pbx.api(
+        "PUT",
+        &format!("/v1/tenants/{DOMAIN}"),
+        OPERATOR_TOKEN,
+        Some(&doc),
+    );
     assert_eq!(st, 200, "{b}");
     let out = call(&pbx, "uac_expect_503.xml", "104", "500", 20);
     assert!(out.status.success(), "over the limit: {}", describe(&out));
-    assert!(wait_bounded(first, Duration::from_secs(20)).status.success(), "the first call is unaffected");
-    assert!(wait_bounded(answering, Duration::from_secs(10)).status.success());
+    assert!(
+        wait_bounded(first, Duration::from_secs(20))
+            .status
+            .success(),
+        "the first call is unaffected"
+    );
+    assert!(
+        wait_bounded(answering, Duration::from_secs(10))
+            .status
+            .success()
+    );
     // Below the limit again: calls go through.
     let out = call(&pbx, "uac_gets_bye.xml", "104", "500", 30);
-    assert!(out.status.success(), "after the first call ended: {}", describe(&out));
+    assert!(
+        out.status.success(),
+        "after the first call ended: {}",
+        describe(&out)
+    );
 }

@@ -23,6 +23,8 @@ struct Tenant {
     users: BTreeMap<String, Value>,
     dialplan: BTreeMap<String, Value>,
     plugins: BTreeMap<String, Value>,
+    /// Prompt overrides: (language, name) → WAV bytes.
+    prompts: BTreeMap<(String, String), Vec<u8>>,
 }
 
 impl Tenant {
@@ -388,6 +390,52 @@ impl AdminBackend for Fake {
                 .ok_or_else(|| ApiError::not_found(format!("{name} is not enabled")))?;
             p["grants"] = grants;
             Ok(p.clone())
+        })
+    }
+
+    async fn list_prompts(&self, domain: &str) -> Result<Value, ApiError> {
+        self.with_tenant(domain, |t| {
+            Ok(t.prompts
+                .iter()
+                .map(|((l, n), wav)| json!({"language": l, "name": n, "size_bytes": wav.len()}))
+                .collect())
+        })
+    }
+
+    /// Accepts anything that starts with `RIFF`; refuses `..` in names.
+    async fn put_prompt(
+        &self,
+        domain: &str,
+        language: &str,
+        name: &str,
+        wav: Vec<u8>,
+    ) -> Result<Value, ApiError> {
+        if name.split('/').any(|s| s == ".." || s.is_empty()) {
+            return Err(ApiError::bad_request(format!("prompt name {name:?}")));
+        }
+        if !wav.starts_with(b"RIFF") {
+            return Err(ApiError::bad_request("not a valid WAV file"));
+        }
+        self.with_tenant(domain, |t| {
+            let v = json!({"language": language, "name": name, "size_bytes": wav.len()});
+            t.prompts.insert((language.into(), name.into()), wav);
+            Ok(v)
+        })
+    }
+
+    async fn delete_prompt(
+        &self,
+        domain: &str,
+        language: &str,
+        name: &str,
+    ) -> Result<Value, ApiError> {
+        self.with_tenant(domain, |t| {
+            match t.prompts.remove(&(language.to_owned(), name.to_owned())) {
+                Some(_) => Ok(Value::Null),
+                None => Err(ApiError::not_found(format!(
+                    "no {language} override of {name}"
+                ))),
+            }
         })
     }
 
