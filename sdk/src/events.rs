@@ -1,6 +1,6 @@
 //! Listeners: the host calls [`Listener::on_event`] once per event of the
 //! tenant (call started, answered, ended; registration changed; plugin
-//! fault; recording stored), in order per tenant, after the fact.
+//! fault or disabled; recording stored), in order per tenant, after the fact.
 //!
 //! ```no_run
 //! use plugboard_sdk::prelude::*;
@@ -20,7 +20,8 @@
 use crate::__listener_bindings::exports::plugboard::pbx::events as raw;
 
 pub use raw::{
-    CallEnded, CallEvent, Event, EventKind, PluginFault, RecordingStored, RegistrationChanged,
+    CallEnded, CallEvent, Event, EventKind, PluginDisabled, PluginFault, RecordingStored,
+    RegistrationChanged,
 };
 
 impl EventKind {
@@ -33,6 +34,7 @@ impl EventKind {
             EventKind::CallEnded(_) => "call-ended",
             EventKind::RegistrationChanged(_) => "registration-changed",
             EventKind::PluginFault(_) => "plugin-fault",
+            EventKind::PluginDisabled(_) => "plugin-disabled",
             EventKind::RecordingStored(_) => "recording-stored",
         }
     }

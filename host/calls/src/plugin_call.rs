@@ -112,6 +112,14 @@ pub async fn run(shared: &Arc<CallShared>, name: &str, config: Vec<(String, Stri
     };
     let faulted = matches!(outcome, RunOutcome::Fault(_));
     if let Some(backoff) = core.faults.record(domain, name, faulted, Instant::now()) {
+        core.events.publish(
+            core,
+            &shared.tenant,
+            plugboard_plugins::EventKind::PluginDisabled {
+                plugin: name.to_string(),
+                backoff_s: backoff.as_secs() as u32,
+            },
+        );
         warn!(
             plugin = %name,
             backoff_s = backoff.as_secs(),

@@ -261,6 +261,9 @@ impl From<t::Event> for wlisten::Event {
                 kind,
                 message,
             }),
+            K::PluginDisabled { plugin, backoff_s } => {
+                W::PluginDisabled(wlisten::PluginDisabled { plugin, backoff_s })
+            }
             K::RecordingStored {
                 plugin,
                 id,

@@ -326,6 +326,13 @@ pub enum EventKind {
         /// Details.
         message: String,
     },
+    /// Repeated faults disabled a plugin for the tenant.
+    PluginDisabled {
+        /// Plugin name.
+        plugin: String,
+        /// Seconds until it is tried again.
+        backoff_s: u32,
+    },
     /// A plugin stored a recording.
     RecordingStored {
         /// Plugin name.

@@ -56,6 +56,9 @@ fn to_json(e: &Event) -> String {
             s(&f.kind),
             s(&f.message)
         ),
+        K::PluginDisabled(d) => {
+            format!("\"plugin\":{},\"backoff_s\":{}", s(&d.plugin), d.backoff_s)
+        }
         K::RecordingStored(r) => format!(
             "\"plugin\":{},\"id\":{},\"duration_ms\":{}",
             s(&r.plugin),

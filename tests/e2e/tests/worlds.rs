@@ -1,7 +1,8 @@
 //! Screener and listener plugins end to end: the block-list screener refuses
 //! a blocked caller with 603 (and, reconfigured at run time, diverts it),
 //! and the webhook listener posts the tenant's events to a real HTTP server
-//! on loopback — and to nothing that is not on its allow-list.
+//! on loopback — and to nothing that is not on its allow-list. A plugin that
+//! keeps faulting is disabled for the tenant, with an event.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -68,12 +69,15 @@ fn wait_for(got: &Arc<Mutex<Vec<Value>>>, pred: impl Fn(&[Value]) -> bool) -> Ve
 fn a_screener_refuses_and_diverts_and_a_listener_posts_events_to_allowed_hosts_only() {
     let (port, got) = webhook_server();
     let mut s = Setup::default();
-    for p in ["echo-info", "blocklist", "webhook"] {
+    for p in ["echo-info", "blocklist", "webhook", "trap"] {
         s.plugins.push((p.into(), plugin_wasm(p)));
     }
     s.plugin_grants
         .push(("echo-info".into(), vec!["kv".into()]));
-    s.dialplan = vec![r#""500" = { plugin = "echo-info" }"#.into()];
+    s.dialplan = vec![
+        r#""500" = { plugin = "echo-info" }"#.into(),
+        r#""503" = { plugin = "trap" }"#.into(),
+    ];
     s.admin = vec![DOMAIN.into()];
     s.extra_toml = format!(
         "[tenant.plugins.blocklist]\nconfig = {{ blocked = \"104, 09*\" }}\n\
@@ -157,6 +161,30 @@ fn a_screener_refuses_and_diverts_and_a_listener_posts_events_to_allowed_hosts_o
         .expect("CDR of the diverted call");
     assert_eq!(cdr["to"], "500", "{cdr}");
     assert_eq!(cdr["plugin"], "echo-info", "{cdr}");
+
+    // A plugin that keeps faulting: three faults disable it for the tenant
+    // (the next call gets 503 at once) and the listener hears about it.
+    for i in 0..3 {
+        let out = call(&pbx, "uac_expect_500.xml", "101", "503", 30);
+        assert!(out.status.success(), "trap call {i}: {}", describe(&out));
+    }
+    let out = call(&pbx, "uac_expect_503.xml", "101", "503", 30);
+    assert!(out.status.success(), "disabled plugin: {}", describe(&out));
+    let events = wait_for(&got, |v| v.iter().any(|e| e["event"] == "plugin-disabled"));
+    let faults = events
+        .iter()
+        .filter(|e| e["event"] == "plugin-fault")
+        .count();
+    assert_eq!(faults, 3, "{events:?}");
+    let off = events
+        .iter()
+        .find(|e| e["event"] == "plugin-disabled")
+        .expect("plugin-disabled posted");
+    assert_eq!(
+        (off["plugin"].as_str(), off["backoff_s"].as_u64()),
+        (Some("trap"), Some(10)),
+        "{off}"
+    );
 
     // The webhook pointed at a host outside its allow-list posts nothing.
     let before = got.lock().expect("lock").len();

@@ -1,0 +1,130 @@
+//! Installing plugins: a manifest must match its component exactly, the
+//! contract must be one this host implements, and a refused install leaves
+//! nothing behind. Uses the guests built by scripts/build-plugins.sh.
+
+use std::path::{Path, PathBuf};
+
+use plugboard_plugins::*;
+
+fn wasm(name: &str) -> Vec<u8> {
+    let p: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/wasm32-wasip2/release")
+        .join(format!("{name}.wasm"));
+    std::fs::read(&p)
+        .unwrap_or_else(|e| panic!("{}: {e} (run scripts/build-plugins.sh)", p.display()))
+}
+
+const ECHO: &str = r#"
+name = "echo-info"
+version = "1.0.0"
+contract = "0.1"
+roles = ["call-flow"]
+capabilities = ["call", "config", "kv", "log"]
+
+[config.greeting]
+type = "string"
+default = "welcome"
+"#;
+
+fn catalog(dir: &Path) -> Catalog {
+    let rt = Runtime::new(RuntimeConfig {
+        cache_dir: dir.join("cache"),
+        max_instances: 4,
+        worker_threads: 1,
+        ..Default::default()
+    })
+    .unwrap();
+    Catalog::open(rt, &dir.join("plugins")).unwrap()
+}
+
+fn refused(c: &Catalog, manifest: &str, bytes: &[u8]) -> String {
+    match c.install(manifest, bytes) {
+        Err(CatalogError::Invalid(m)) => m,
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_exact_manifest_installs_and_survives_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = wasm("test_plugin_echo_info");
+    {
+        let c = catalog(dir.path());
+        let i = c.install(ECHO, &bytes).unwrap();
+        assert_eq!(i.manifest.version.to_string(), "1.0.0");
+        assert!(
+            dir.path()
+                .join("plugins/echo-info/1.0.0/plugin.wasm")
+                .is_file()
+        );
+        // The same bytes again: a no-op; other bytes under the same version: refused.
+        c.install(ECHO, &bytes).unwrap();
+        let other = wasm("test_plugin_trap");
+        assert!(matches!(
+            c.install(
+                &ECHO.replace("\"call\", \"config\", \"kv\", \"log\"", ""),
+                &other
+            ),
+            Err(CatalogError::Conflict(_))
+        ));
+    }
+    let c = catalog(dir.path());
+    assert!(
+        c.get("echo-info", None).is_some(),
+        "reloaded from the catalog dir"
+    );
+}
+
+#[test]
+fn manifests_that_ask_too_much_or_too_little_are_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = catalog(dir.path());
+    let bytes = wasm("test_plugin_echo_info");
+    let e = refused(
+        &c,
+        &ECHO.replace("\"kv\", ", "\"kv\", \"recordings\", "),
+        &bytes,
+    );
+    assert!(
+        e.contains("requests capability \"recordings\" but the component does not import"),
+        "{e}"
+    );
+    let e = refused(&c, &ECHO.replace("\"kv\", ", ""), &bytes);
+    assert!(
+        e.contains("imports plugboard:pbx/kv but plugin.toml does not request"),
+        "{e}"
+    );
+    let e = refused(
+        &c,
+        &ECHO.replace("contract = \"0.1\"", "contract = \"0.2\""),
+        &bytes,
+    );
+    assert!(e.contains("newer than the host"), "{e}");
+    let e = refused(
+        &c,
+        &ECHO.replace("[\"call-flow\"]", "[\"listener\"]"),
+        &bytes,
+    );
+    assert!(e.contains("is a call-flow plugin"), "{e}");
+    let e = refused(&c, ECHO, b"\0asm\x01\0\0\0");
+    assert!(e.contains("not a loadable component"), "{e}");
+    assert!(
+        !dir.path().join("plugins/echo-info").exists(),
+        "a refused install leaves nothing behind"
+    );
+    assert!(c.list().is_empty());
+}
+
+#[test]
+fn config_is_checked_against_the_schema_of_the_installed_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = catalog(dir.path());
+    let i = c.install(ECHO, &wasm("test_plugin_echo_info")).unwrap();
+    let ok = i.manifest.resolve_config(&[&[]]).unwrap();
+    assert_eq!(ok, vec![("greeting".to_string(), "welcome".to_string())]);
+    let e = i
+        .manifest
+        .resolve_config(&[&[("colour".to_string(), "red".to_string())]])
+        .unwrap_err();
+    assert!(e.contains("\"colour\""), "{e}");
+}
