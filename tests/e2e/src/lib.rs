@@ -519,13 +519,35 @@ pub fn callee(pbx: &Pbx, scenario: &str, port: u16, media: u16) -> Child {
 /// Runs one SIPp call from user `from` (password `pw<from>`) to `number`,
 /// bounded by `timeout_s` seconds.
 pub fn call(pbx: &Pbx, scenario: &str, from: &str, number: &str, timeout_s: u64) -> Output {
-    let pw = format!("pw{from}");
+    call_in(
+        pbx,
+        DOMAIN,
+        scenario,
+        (from, &format!("pw{from}")),
+        number,
+        timeout_s,
+    )
+}
+
+/// One SIPp call of `scenario` in tenant `domain` from user `(name,
+/// password)` to `number`, bounded by `timeout_s`.
+pub fn call_in(
+    pbx: &Pbx,
+    domain: &str,
+    scenario: &str,
+    (from, password): (&str, &str),
+    number: &str,
+    timeout_s: u64,
+) -> Output {
     let mp = free_udp_port().to_string();
     let limit = format!("{timeout_s}s");
     sipp(
         scenario,
         pbx.udp,
         &[
+            "-key",
+            "domain",
+            domain,
             "-s",
             number,
             "-key",
@@ -534,7 +556,7 @@ pub fn call(pbx: &Pbx, scenario: &str, from: &str, number: &str, timeout_s: u64)
             "-au",
             from,
             "-ap",
-            &pw,
+            password,
             "-m",
             "1",
             "-mp",

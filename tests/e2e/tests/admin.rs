@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use plugboard_e2e::{
-    DOMAIN, OPERATOR_TOKEN, Pbx, Setup, describe, free_udp_port, plugin_wasm, sipp, tenant_token,
+    DOMAIN, OPERATOR_TOKEN, Pbx, Setup, call_in, describe, free_udp_port, plugin_wasm, sipp,
+    tenant_token,
 };
 use serde_json::json;
 
@@ -158,32 +159,7 @@ fn tenants_created_at_run_time_take_calls_survive_a_restart_and_need_grants() {
     let (st, b) = pbx.api("PUT", &p, op, Some(&json!({"config": {"colour": "red"}})));
     assert_eq!(st, 400, "{b}");
     assert!(b.to_string().contains("colour"), "{b}");
-    let out = sipp(
-        "uac_gets_bye.xml",
-        pbx.udp,
-        &[
-            "-key",
-            "domain",
-            NEW,
-            "-s",
-            "500",
-            "-key",
-            "caller",
-            "201",
-            "-au",
-            "201",
-            "-ap",
-            "pw201",
-            "-m",
-            "1",
-            "-mp",
-            &free_udp_port().to_string(),
-            "-timeout",
-            "30s",
-            "-timeout_error",
-        ],
-        Duration::from_secs(40),
-    );
+    let out = call_in(&pbx, NEW, "uac_gets_bye.xml", ("201", "pw201"), "500", 30);
     assert!(
         out.status.success(),
         "call into the new tenant: {}",

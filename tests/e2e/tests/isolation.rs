@@ -5,9 +5,7 @@
 
 use std::time::Duration;
 
-use plugboard_e2e::{
-    DOMAIN, Pbx, Setup, call, describe, free_udp_port, plugin_wasm, repo_root, sipp,
-};
+use plugboard_e2e::{DOMAIN, Pbx, Setup, call, call_in, describe, plugin_wasm, repo_root};
 
 /// The second tenant: the one whose data the probe must not reach.
 const OTHER: &str = "other.plugboard.test";
@@ -54,32 +52,7 @@ fn tenant_prompt(pbx: &Pbx, domain: &str, name: &str) {
 
 /// Caller 201 of the other tenant calls `number`; the plugin answers and hangs up.
 fn call_other(pbx: &Pbx, number: &str) {
-    let out = sipp(
-        "uac_gets_bye.xml",
-        pbx.udp,
-        &[
-            "-key",
-            "domain",
-            OTHER,
-            "-s",
-            number,
-            "-key",
-            "caller",
-            "201",
-            "-au",
-            "201",
-            "-ap",
-            "pw201",
-            "-m",
-            "1",
-            "-mp",
-            &free_udp_port().to_string(),
-            "-timeout",
-            "60s",
-            "-timeout_error",
-        ],
-        Duration::from_secs(70),
-    );
+    let out = call_in(pbx, OTHER, "uac_gets_bye.xml", ("201", "pw201"), number, 60);
     assert!(
         out.status.success(),
         "call {number} in {OTHER}: {}\nlog:\n{}",

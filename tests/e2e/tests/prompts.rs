@@ -14,8 +14,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use plugboard_e2e::{
-    DOMAIN, OPERATOR_TOKEN, Pbx, Setup, describe, free_udp_port, plugin_wasm, repo_root, sipp,
-    tenant_token,
+    DOMAIN, OPERATOR_TOKEN, Pbx, Setup, call_in, describe, plugin_wasm, repo_root, tenant_token,
 };
 use serde_json::json;
 
@@ -114,32 +113,7 @@ fn stock_packets(name: &str) -> u64 {
 /// returns the packets the caller was sent, from the call's CDR (the `n`th).
 fn call_and_count(pbx: &Pbx, domain: &str, from: &str, n: usize) -> u64 {
     let pw = format!("pw{from}");
-    let out = sipp(
-        "uac_gets_bye.xml",
-        pbx.udp,
-        &[
-            "-key",
-            "domain",
-            domain,
-            "-s",
-            NUMBER,
-            "-key",
-            "caller",
-            from,
-            "-au",
-            from,
-            "-ap",
-            &pw,
-            "-m",
-            "1",
-            "-mp",
-            &free_udp_port().to_string(),
-            "-timeout",
-            "30s",
-            "-timeout_error",
-        ],
-        Duration::from_secs(40),
-    );
+    let out = call_in(pbx, domain, "uac_gets_bye.xml", (from, &pw), NUMBER, 30);
     assert!(
         out.status.success(),
         "call {NUMBER} in {domain}: {}\nlog:\n{}",
