@@ -171,6 +171,23 @@ fn tenants_created_at_run_time_take_calls_survive_a_restart_and_need_grants() {
         .find(|c| c["tenant"] == NEW)
         .expect("a CDR of the new tenant");
     assert_eq!(cdr["plugin"], "echo-info", "{cdr}");
+    // The same CDR as CSV through the CLI, scoped to the tenant.
+    let out = pbx.cli(op, &["cdrs", NEW, "--csv"]);
+    assert!(out.status.success(), "cdrs --csv: {}", describe(&out));
+    let csv = String::from_utf8_lossy(&out.stdout);
+    let mut lines = csv.lines();
+    assert!(
+        lines
+            .next()
+            .is_some_and(|h| h.starts_with("call_id,tenant,from,to,start_ms")),
+        "{csv}"
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 1, "only the new tenant's call: {csv}");
+    assert!(
+        rows[0].contains(NEW) && rows[0].contains("echo-info"),
+        "{csv}"
+    );
 
     // Export with the CLI, restart: still there; delete; import the file back.
     let file = pbx.dir.path().join("new-tenant.json");
