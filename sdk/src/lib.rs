@@ -9,7 +9,7 @@
 //! features = ["screener"] }`.
 //!
 //! A plugboard plugin is a WebAssembly component (target `wasm32-wasip2`) that
-//! implements the `call-flow` world of the `plugboard:pbx@0.1.0` contract. The
+//! implements the `call-flow` world of the `plugboard:pbx@0.1.1` contract. The
 //! host starts one fresh instance per call and calls its `handle-call` export;
 //! every call-control function *blocks the plugin* until the host has done the
 //! media or signalling work, so a call flow reads top to bottom:
