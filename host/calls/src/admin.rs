@@ -167,6 +167,28 @@ fn tenant_plugin_json(core: &Core, t: &Tenant, p: &TenantPlugin) -> Value {
     })
 }
 
+/// What only the operator may change in a tenant: its limits, and the
+/// capability grants and HTTP allow-lists of its plugins. A tenant admin
+/// sending a whole tenant document must leave them as they are.
+fn operator_fields_unchanged(cur: &Tenant, new: &Tenant) -> Result<(), String> {
+    if cur.limits != new.limits {
+        return Err("only the operator changes a tenant's limits".into());
+    }
+    for p in &new.plugins {
+        let (grants, hosts) = cur
+            .plugin(&p.name)
+            .map(|c| (c.grants.as_slice(), c.http_hosts.as_slice()))
+            .unwrap_or((&[], &[]));
+        if p.grants != grants || p.http_hosts != hosts {
+            return Err(format!(
+                "only the operator grants capabilities and HTTP hosts (plugin {})",
+                p.name
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn eq_token(a: &str, b: &str) -> bool {
     // Length leaks, contents do not.
     a.len() == b.len()
@@ -363,10 +385,17 @@ impl AdminBackend for Backend {
             .core
             .tenants
             .update(self.core.store.as_ref(), domain, |cur| {
-                if cur.is_none() && !may_create {
-                    return Err(ApiErrorWrap(ApiError::forbidden(
-                        "only the operator creates tenants",
-                    )));
+                // `may_create` is true for the operator only.
+                let Some(cur) = cur else {
+                    if !may_create {
+                        return Err(ApiErrorWrap(ApiError::forbidden(
+                            "only the operator creates tenants",
+                        )));
+                    }
+                    return Ok(Some(t));
+                };
+                if !may_create {
+                    operator_fields_unchanged(cur, &t).map_err(ApiError::forbidden)?;
                 }
                 Ok(Some(t))
             })

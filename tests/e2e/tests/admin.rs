@@ -97,6 +97,22 @@ fn a_tenant_admin_gets_403_for_every_other_tenant_and_operator_route() {
         let (st, b) = pbx.api(method, &path, &mine, body.as_ref());
         assert_eq!(st, 403, "{method} {path}: {b}");
     }
+    // Its own tenant document, but with a self-granted capability or a
+    // higher call limit: only the operator changes those.
+    let (st, mut own) = pbx.api("GET", &format!("/v1/tenants/{DOMAIN}"), &mine, None);
+    assert_eq!(st, 200, "{own}");
+    let mut granted = own.clone();
+    granted["plugins"] = json!([{"name": "echo-info", "grants": ["kv"]}]);
+    let (st, b) = pbx.api(
+        "PUT",
+        &format!("/v1/tenants/{DOMAIN}"),
+        &mine,
+        Some(&granted),
+    );
+    assert_eq!(st, 403, "self-granted kv: {b}");
+    own["limits"] = json!({"max_calls": 1000});
+    let (st, b) = pbx.api("PUT", &format!("/v1/tenants/{DOMAIN}"), &mine, Some(&own));
+    assert_eq!(st, 403, "raised own limit: {b}");
     // The tenant list shows only its own tenant.
     let (_, list) = pbx.api("GET", "/v1/tenants", &mine, None);
     assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
