@@ -1,5 +1,5 @@
 //! Outbound HTTP (listener plugins), only to the hosts the operator
-//! allow-listed for this plugin in this tenant; plain `http://` URLs.
+//! allow-listed for this plugin in this tenant; `http://` or `https://`.
 
 use crate::__listener_bindings::plugboard::pbx::http as raw;
 

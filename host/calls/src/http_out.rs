@@ -3,17 +3,25 @@
 //! binding). A request to any other host is refused before a connection is
 //! made; so are redirects (they are returned, not followed).
 //!
-//! Plain `http://` only for now (webhooks to TLS endpoints need a TLS
-//! connector: a follow-up). Bodies are capped at 1 MiB each way.
+//! `http://` and `https://` (rustls; Mozilla's root certificates plus the
+//! operator's `http_ca_file`, for private CAs). Bodies are capped at 1 MiB
+//! each way.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use plugboard_plugins::{HttpClient, HttpError, HttpRequest, HttpResponse};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_TIMEOUT: Duration = Duration::from_secs(30);
@@ -22,18 +30,49 @@ const MAX_BODY: usize = 1 << 20;
 /// One process-wide connection pool.
 #[derive(Clone)]
 pub struct HttpPool {
-    client: Client<HttpConnector, Full<Bytes>>,
-}
-
-impl Default for HttpPool {
-    fn default() -> Self {
-        HttpPool {
-            client: Client::builder(TokioExecutor::new()).build_http(),
-        }
-    }
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
 impl HttpPool {
+    /// A pool trusting Mozilla's roots and, when given, the PEM
+    /// certificates in `extra_ca` (a private CA of the operator).
+    pub fn new(extra_ca: Option<&Path>) -> anyhow::Result<HttpPool> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        if let Some(path) = extra_ca {
+            let mut n = 0;
+            for cert in CertificateDer::pem_file_iter(path)
+                .with_context(|| format!("http_ca_file {}", path.display()))?
+            {
+                let cert = cert.with_context(|| format!("http_ca_file {}", path.display()))?;
+                roots
+                    .add(cert)
+                    .with_context(|| format!("http_ca_file {}: bad certificate", path.display()))?;
+                n += 1;
+            }
+            anyhow::ensure!(
+                n > 0,
+                "http_ca_file {}: no certificate in it",
+                path.display()
+            );
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .context("TLS configuration")?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .build();
+        Ok(HttpPool {
+            client: Client::builder(TokioExecutor::new()).build(connector),
+        })
+    }
+
     /// A client limited to `allowed` hosts (`host` or `host:port`).
     pub fn for_plugin(&self, allowed: Vec<String>) -> AllowListed {
         AllowListed {
@@ -64,16 +103,20 @@ impl HttpClient for AllowListed {
             .url
             .parse()
             .map_err(|e| HttpError::Invalid(format!("url {:?}: {e}", req.url)))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(HttpError::Invalid(format!(
-                "url {:?}: only http:// URLs are supported",
-                req.url
-            )));
-        }
+        let default_port = match uri.scheme_str() {
+            Some("http") => 80,
+            Some("https") => 443,
+            _ => {
+                return Err(HttpError::Invalid(format!(
+                    "url {:?}: only http:// and https:// URLs are supported",
+                    req.url
+                )));
+            }
+        };
         let host = uri
             .host()
             .ok_or_else(|| HttpError::Invalid(format!("url {:?} has no host", req.url)))?;
-        let port = uri.port_u16().unwrap_or(80);
+        let port = uri.port_u16().unwrap_or(default_port);
         if !allowed(&self.allowed, host.trim_matches(['[', ']']), port) {
             return Err(HttpError::Denied(format!(
                 "{host}:{port} is not on this plugin's allow-list for the tenant"

@@ -207,7 +207,8 @@ impl Server {
             faults: Default::default(),
             live: Mutex::new(HashMap::new()),
             events: Default::default(),
-            http: Default::default(),
+            http: crate::http_out::HttpPool::new(s.http_ca_file.as_deref())
+                .context("outbound HTTP for plugins")?,
             admitted: Mutex::new(HashMap::new()),
             registrar,
             nonces,

@@ -94,6 +94,9 @@ pub struct ServerConfig {
     pub plugin_memory_mb: u32,
     /// CPU time budget per plugin call, milliseconds (default 200).
     pub plugin_cpu_ms: u32,
+    /// Extra CA certificates (PEM) trusted by the plugins' outbound HTTPS,
+    /// besides Mozilla's roots (default none).
+    pub http_ca_file: Option<PathBuf>,
 }
 
 impl ServerConfig {

@@ -56,6 +56,7 @@ struct RawServer {
     digest_algorithms: Option<Spanned<Vec<String>>>,
     plugin_memory_mb: Option<Spanned<u32>>,
     plugin_cpu_ms: Option<Spanned<u32>>,
+    http_ca_file: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -303,6 +304,7 @@ impl Checker<'_> {
             nonce_lifetime_secs,
             plugin_memory_mb: num(&s.plugin_memory_mb, 64),
             plugin_cpu_ms: num(&s.plugin_cpu_ms, 200),
+            http_ca_file: s.http_ca_file.as_deref().map(|p| self.resolve(p)),
         })
     }
 
@@ -617,6 +619,7 @@ fn empty_server() -> RawServer {
         digest_algorithms: None,
         plugin_memory_mb: None,
         plugin_cpu_ms: None,
+        http_ca_file: None,
     }
 }
 

@@ -1,8 +1,9 @@
 //! Screener and listener plugins end to end: the block-list screener refuses
 //! a blocked caller with 603 (and, reconfigured at run time, diverts it),
 //! and the webhook listener posts the tenant's events to a real HTTP server
-//! on loopback — and to nothing that is not on its allow-list. A plugin that
-//! keeps faulting is disabled for the tenant, with an event.
+//! on loopback — and to nothing that is not on its allow-list — and over
+//! HTTPS to a server whose certificate the operator's CA file vouches for.
+//! A plugin that keeps faulting is disabled for the tenant, with an event.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -206,5 +207,159 @@ fn a_screener_refuses_and_diverts_and_a_listener_posts_events_to_allowed_hosts_o
     assert!(
         pbx.log().contains("not on this plugin's allow-list"),
         "the denial is logged"
+    );
+}
+
+/// A CA and a server certificate for 127.0.0.1 signed by it (openssl).
+fn test_pki(dir: &std::path::Path) {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("ext.cnf");
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=plugboard test CA",
+        ],
+    ]
+    .concat());
+    run(&[
+        &["req"][..],
+        &ec,
+        &[
+            "-keyout",
+            "srv.key",
+            "-out",
+            "srv.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    ]
+    .concat());
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "srv.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "srv.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+}
+
+/// An HTTPS server (Python's ssl + http.server) that appends each POSTed
+/// body as a line to `out`; returns the child and its port.
+fn https_server(dir: &std::path::Path, out: &std::path::Path) -> (std::process::Child, u16) {
+    let script = dir.join("server.py");
+    std::fs::write(
+        &script,
+        r#"import http.server, ssl, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("content-length", 0)))
+        with open(sys.argv[3], "ab") as f:
+            f.write(body + b"\n")
+        self.send_response(204)
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+srv = http.server.HTTPServer(("127.0.0.1", 0), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+print(srv.server_address[1], flush=True)
+srv.serve_forever()
+"#,
+    )
+    .expect("server.py");
+    let mut child = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(dir.join("srv.pem"))
+        .arg(dir.join("srv.key"))
+        .arg(out)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("port line");
+    (child, line.trim().parse().expect("port"))
+}
+
+#[test]
+fn a_listener_posts_over_https_to_a_server_signed_by_the_operators_ca() {
+    let pki = tempfile::tempdir().expect("tempdir");
+    test_pki(pki.path());
+    let out = pki.path().join("events.jsonl");
+    let (mut server, port) = https_server(pki.path(), &out);
+    let mut s = Setup::default();
+    for p in ["echo-info", "webhook"] {
+        s.plugins.push((p.into(), plugin_wasm(p)));
+    }
+    s.plugin_grants
+        .push(("echo-info".into(), vec!["kv".into()]));
+    s.dialplan = vec![r#""500" = { plugin = "echo-info" }"#.into()];
+    s.server_extra.push(format!(
+        "http_ca_file = \"{}\"",
+        pki.path().join("ca.pem").display()
+    ));
+    s.extra_toml = format!(
+        "[tenant.plugins.webhook]\ngrants = [\"http\"]\nhttp_hosts = [\"127.0.0.1:{port}\"]\n\
+         config = {{ url = \"https://127.0.0.1:{port}/hook\", events = \"call-ended\" }}\n"
+    );
+    let pbx = Pbx::start(&s);
+    let o = call(&pbx, "uac_gets_bye.xml", "101", "500", 30);
+    assert!(o.status.success(), "{}", describe(&o));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut text = String::new();
+    while Instant::now() < deadline && !text.contains("call-ended") {
+        std::thread::sleep(Duration::from_millis(100));
+        text = std::fs::read_to_string(&out).unwrap_or_default();
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    let ev: Value = serde_json::from_str(text.lines().next().unwrap_or("null")).expect("JSON line");
+    assert_eq!(
+        (ev["event"].as_str(), ev["caller"].as_str()),
+        (Some("call-ended"), Some("101")),
+        "{text}\n{}",
+        pbx.log()
     );
 }
