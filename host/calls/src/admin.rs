@@ -75,6 +75,24 @@ impl Backend {
     }
 }
 
+/// Plugin `name` of tenant `t`, which must be enabled there.
+fn enabled_mut<'a>(t: &'a mut Tenant, name: &str) -> Result<&'a mut TenantPlugin, ApiError> {
+    t.plugins
+        .iter_mut()
+        .find(|p| p.name == name)
+        .ok_or_else(|| ApiError::not_found(format!("plugin {name} is not enabled")))
+}
+
+impl Backend {
+    /// The JSON view of plugin `name` of `t` after a change.
+    fn plugin_view(&self, t: &Tenant, name: &str) -> Result<Value, ApiError> {
+        let p = t
+            .plugin(name)
+            .ok_or_else(|| ApiError::internal("plugin vanished"))?;
+        Ok(tenant_plugin_json(&self.core, t, p))
+    }
+}
+
 impl From<anyhow::Error> for ApiErrorWrap {
     fn from(e: anyhow::Error) -> Self {
         ApiErrorWrap(ApiError::internal(format!("storage: {e:#}")))
@@ -666,20 +684,13 @@ impl AdminBackend for Backend {
                 Ok(())
             })
             .await?;
-        let p = t
-            .plugin(name)
-            .ok_or_else(|| ApiError::internal("plugin vanished"))?;
-        Ok(tenant_plugin_json(&self.core, &t, p))
+        self.plugin_view(&t, name)
     }
 
     async fn rollback_tenant_plugin(&self, domain: &str, name: &str) -> Result<Value, ApiError> {
         let t = self
             .change(domain, |t| {
-                let p = t
-                    .plugins
-                    .iter_mut()
-                    .find(|p| p.name == name)
-                    .ok_or_else(|| ApiError::not_found(format!("plugin {name} is not enabled")))?;
+                let p = enabled_mut(t, name)?;
                 let prev = p.previous_version.take().ok_or_else(|| {
                     ApiError::conflict(format!("plugin {name} has no previous version"))
                 })?;
@@ -687,10 +698,7 @@ impl AdminBackend for Backend {
                 Ok(())
             })
             .await?;
-        let p = t
-            .plugin(name)
-            .ok_or_else(|| ApiError::internal("plugin vanished"))?;
-        Ok(tenant_plugin_json(&self.core, &t, p))
+        self.plugin_view(&t, name)
     }
 
     async fn delete_tenant_plugin(&self, domain: &str, name: &str) -> Result<Value, ApiError> {
@@ -729,38 +737,20 @@ impl AdminBackend for Backend {
             http_hosts: Option<Vec<String>>,
         }
         let b: Body = parse(body)?;
-        for g in &b.grants {
-            if !plugboard_tenants::CAPABILITY_GRANTS.contains(&g.as_str()) {
-                return Err(ApiError::bad_request(format!(
-                    "unknown capability {g:?} (grantable: {})",
-                    plugboard_tenants::CAPABILITY_GRANTS.join(", ")
-                )));
-            }
-        }
+        let grants =
+            plugboard_tenants::normalize_grants(b.grants).map_err(ApiError::bad_request)?;
+        let hosts = b.http_hosts.map(plugboard_tenants::normalize_hosts);
         let t = self
             .change(domain, |t| {
-                let p = t
-                    .plugins
-                    .iter_mut()
-                    .find(|p| p.name == name)
-                    .ok_or_else(|| ApiError::not_found(format!("plugin {name} is not enabled")))?;
-                let mut g = b.grants.clone();
-                g.sort();
-                g.dedup();
-                p.grants = g;
-                if let Some(hosts) = &b.http_hosts {
-                    let mut h: Vec<String> = hosts.iter().map(|h| h.to_ascii_lowercase()).collect();
-                    h.sort();
-                    h.dedup();
-                    p.http_hosts = h;
+                let p = enabled_mut(t, name)?;
+                p.grants = grants;
+                if let Some(hosts) = hosts {
+                    p.http_hosts = hosts;
                 }
                 Ok(())
             })
             .await?;
-        let p = t
-            .plugin(name)
-            .ok_or_else(|| ApiError::internal("plugin vanished"))?;
-        Ok(tenant_plugin_json(&self.core, &t, p))
+        self.plugin_view(&t, name)
     }
 
     async fn list_prompts(&self, domain: &str) -> Result<Value, ApiError> {

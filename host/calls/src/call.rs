@@ -415,7 +415,7 @@ pub async fn inbound_invite(core: Arc<Core>, key: TxKey, req: Request, peer: Pee
             plugboard_plugins::EventKind::CallStarted(call_event.clone()),
         );
         *shared.call_event.lock().expect("call event") = Some(call_event);
-        run_target(&shared, target).await;
+        route(&shared, target, 0).await;
         core.live.lock().expect("live lock").remove(&call_id);
 
         core.invites.lock().expect("invites lock").remove(&key);
@@ -427,10 +427,6 @@ pub async fn inbound_invite(core: Arc<Core>, key: TxKey, req: Request, peer: Pee
     }
     .instrument(span)
     .await
-}
-
-async fn run_target(shared: &Arc<CallShared>, target: DialTarget) {
-    route(shared, target, 0).await
 }
 
 /// Forwarding hops a call may take (forward rules pointing at each other).

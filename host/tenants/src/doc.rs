@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::parse::{valid_domain, valid_language, valid_number, valid_plugin_name};
-use crate::{CAPABILITY_GRANTS, DialEntry, DialTarget, Tenant, TenantPlugin, User};
+use crate::{DialEntry, DialTarget, Tenant, TenantPlugin, User};
 
 /// A tenant (see the module docs).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -347,25 +347,9 @@ impl DialDoc {
 
 impl TenantPluginDoc {
     fn into_plugin(self) -> Result<TenantPlugin, String> {
-        let mut grants = self.grants;
-        for g in &grants {
-            if !CAPABILITY_GRANTS.contains(&g.as_str()) {
-                return Err(format!(
-                    "plugins.{}: unknown capability {g:?} in grants (grantable: {})",
-                    self.name,
-                    CAPABILITY_GRANTS.join(", ")
-                ));
-            }
-        }
-        grants.sort();
-        grants.dedup();
-        let mut http_hosts: Vec<String> = self
-            .http_hosts
-            .into_iter()
-            .map(|h| h.to_ascii_lowercase())
-            .collect();
-        http_hosts.sort();
-        http_hosts.dedup();
+        let grants = crate::normalize_grants(self.grants)
+            .map_err(|e| format!("plugins.{}: {e}", self.name))?;
+        let http_hosts = crate::normalize_hosts(self.http_hosts);
         Ok(TenantPlugin {
             config: flatten_json(&self.config),
             name: self.name,

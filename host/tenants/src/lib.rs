@@ -146,6 +146,37 @@ pub struct PluginDef {
 /// Capabilities an operator can grant (the rest come with a plugin's role).
 pub const CAPABILITY_GRANTS: &[&str] = &["http", "kv", "recordings"];
 
+/// Checks one granted capability name; the error completes "CONTEXT: ".
+pub fn check_grant(g: &str) -> Result<(), String> {
+    if CAPABILITY_GRANTS.contains(&g) {
+        return Ok(());
+    }
+    Err(format!(
+        "unknown capability {g:?} in grants (grantable: {})",
+        CAPABILITY_GRANTS.join(", ")
+    ))
+}
+
+/// Checks granted capability names and returns them sorted, once each.
+pub fn normalize_grants(mut grants: Vec<String>) -> Result<Vec<String>, String> {
+    for g in &grants {
+        check_grant(g)?;
+    }
+    grants.sort();
+    grants.dedup();
+    Ok(grants)
+}
+
+/// An HTTP allow-list as stored: lower-cased, sorted, once each.
+pub fn normalize_hosts(mut hosts: Vec<String>) -> Vec<String> {
+    for h in &mut hosts {
+        *h = h.to_ascii_lowercase();
+    }
+    hosts.sort();
+    hosts.dedup();
+    hosts
+}
+
 /// A plugin enabled for a tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantPlugin {

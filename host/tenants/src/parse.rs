@@ -329,30 +329,19 @@ impl Checker<'_> {
                     path: self.resolve(&p.path),
                     name: name.into_inner(),
                     grants,
-                    http_hosts: sorted(p.http_hosts),
+                    http_hosts: crate::normalize_hosts(p.http_hosts),
                 })
             })
             .collect()
     }
 
     fn grants(&self, raw: &[Spanned<String>], ctx: &str) -> Result<Vec<String>, ConfigError> {
-        let mut out = Vec::new();
         for g in raw {
-            if !crate::CAPABILITY_GRANTS.contains(&g.get_ref().as_str()) {
-                return Err(self.err(
-                    Some(g.span()),
-                    format!(
-                        "{ctx}: unknown capability \"{}\" in grants (grantable: {})",
-                        g.get_ref(),
-                        crate::CAPABILITY_GRANTS.join(", ")
-                    ),
-                ));
-            }
-            out.push(g.get_ref().clone());
+            crate::check_grant(g.get_ref())
+                .map_err(|e| self.err(Some(g.span()), format!("{ctx}: {e}")))?;
         }
-        out.sort();
-        out.dedup();
-        Ok(out)
+        let all = raw.iter().map(|g| g.get_ref().clone()).collect();
+        crate::normalize_grants(all).map_err(|e| self.err(None, format!("{ctx}: {e}")))
     }
 
     fn tenant_plugins(
@@ -389,7 +378,7 @@ impl Checker<'_> {
                 grants,
                 http_hosts: p
                     .http_hosts
-                    .map(sorted)
+                    .map(crate::normalize_hosts)
                     .unwrap_or_else(|| def.http_hosts.clone()),
             });
         }
@@ -637,15 +626,6 @@ pub(crate) fn flatten(prefix: &str, table: &toml::Table, out: &mut Vec<(String, 
             other => out.push((key, other.to_string())),
         }
     }
-}
-
-fn sorted(mut v: Vec<String>) -> Vec<String> {
-    for h in &mut v {
-        *h = h.to_ascii_lowercase();
-    }
-    v.sort();
-    v.dedup();
-    v
 }
 
 /// Parses `"20000-29999"` into an inclusive range of at least two ports.

@@ -535,13 +535,28 @@ pub fn call_in(
     pbx: &Pbx,
     domain: &str,
     scenario: &str,
-    (from, password): (&str, &str),
+    from: (&str, &str),
     number: &str,
     timeout_s: u64,
 ) -> Output {
+    wait_bounded(
+        call_in_background(pbx, domain, scenario, from, number, timeout_s),
+        Duration::from_secs(timeout_s + 10),
+    )
+}
+
+/// [`call_in`] without waiting: the running SIPp (for calls that overlap).
+pub fn call_in_background(
+    pbx: &Pbx,
+    domain: &str,
+    scenario: &str,
+    (from, password): (&str, &str),
+    number: &str,
+    timeout_s: u64,
+) -> Child {
     let mp = free_udp_port().to_string();
     let limit = format!("{timeout_s}s");
-    sipp(
+    sipp_spawn(
         scenario,
         pbx.udp,
         &[
@@ -565,6 +580,5 @@ pub fn call_in(
             &limit,
             "-timeout_error",
         ],
-        Duration::from_secs(timeout_s + 10),
     )
 }

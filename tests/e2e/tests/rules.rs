@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use plugboard_e2e::{
-    DOMAIN, OPERATOR_TOKEN, Pbx, Setup, call, callee, describe, free_udp_port, plugin_wasm,
-    register_at, sipp_spawn, wait_bounded,
+    DOMAIN, OPERATOR_TOKEN, Pbx, Setup, call, call_in_background, callee, describe, free_udp_port,
+    plugin_wasm, register_at, wait_bounded,
 };
 use serde_json::{Value, json};
 
@@ -97,28 +97,7 @@ fn forwarding_dnd_busy_on_second_call_and_the_call_limit() {
     set_rules(&pbx, "103", json!({"busy_on_second_call": true}));
     let answering = callee(&pbx, "uas.xml", p103, free_udp_port());
     std::thread::sleep(Duration::from_millis(300));
-    let first = sipp_spawn(
-        "uac_call.xml",
-        pbx.udp,
-        &[
-            "-s",
-            "103",
-            "-key",
-            "caller",
-            "101",
-            "-au",
-            "101",
-            "-ap",
-            "pw101",
-            "-m",
-            "1",
-            "-mp",
-            &free_udp_port().to_string(),
-            "-timeout",
-            "30s",
-            "-timeout_error",
-        ],
-    );
+    let first = call_in_background(&pbx, DOMAIN, "uac_call.xml", ("101", "pw101"), "103", 30);
     std::thread::sleep(Duration::from_millis(1500));
     let out = call(&pbx, "uac_expect_486.xml", "104", "103", 20);
     assert!(
