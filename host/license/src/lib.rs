@@ -1,0 +1,1 @@
+//! plugboard licences (being written).
