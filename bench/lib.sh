@@ -113,7 +113,8 @@ admin_api() {
     rm -f "$body"
 }
 
-# Writes the [server] section of a config to stdout.
+# Writes the [server] and [trust] sections of a config to stdout (the
+# benchmark plugins are built locally and unsigned: development mode).
 # $1 = RTP port range ("lo-hi").
 server_section() {
     cat <<EOF
@@ -127,6 +128,9 @@ prompts_dir = "${BENCH_PROMPTS:-$REPO_ROOT/prompts}"
 plugin_cache_dir = "$REPO_ROOT/target/plugin-cache"
 # SIPp answers only the first challenge, and only MD5.
 digest_algorithms = ["MD5", "SHA-256"]
+
+[trust]
+allow_unsigned = true
 EOF
 }
 

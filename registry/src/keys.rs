@@ -188,12 +188,18 @@ impl PublicKey {
     }
 
     /// Checks `signature` (base64) over `message` for `purpose`.
-    pub fn verify(&self, purpose: Purpose, message: &[u8], signature: &str) -> Result<(), KeyError> {
+    pub fn verify(
+        &self,
+        purpose: Purpose,
+        message: &[u8],
+        signature: &str,
+    ) -> Result<(), KeyError> {
         let bytes = B64
             .decode(signature.trim())
             .map_err(|e| KeyError::Format(format!("signature is not base64: {e}")))?;
-        let sig = ed25519_dalek::Signature::from_slice(&bytes)
-            .map_err(|_| KeyError::Format(format!("signature has {} bytes, not 64", bytes.len())))?;
+        let sig = ed25519_dalek::Signature::from_slice(&bytes).map_err(|_| {
+            KeyError::Format(format!("signature has {} bytes, not 64", bytes.len()))
+        })?;
         self.key
             .verify(&signed_bytes(purpose, message), &sig)
             .map_err(|_| KeyError::BadSignature)
@@ -297,14 +303,23 @@ mod tests {
         assert!(public.id().0.starts_with("ed25519:") && public.id().0.len() == 24);
         let sig = secret.sign(Purpose::Package, b"hello");
         public.verify(Purpose::Package, b"hello", &sig).unwrap();
-        assert_eq!(public.verify(Purpose::Package, b"hellO", &sig), Err(KeyError::BadSignature));
+        assert_eq!(
+            public.verify(Purpose::Package, b"hellO", &sig),
+            Err(KeyError::BadSignature)
+        );
         // The same bytes signed for another purpose do not verify.
-        assert_eq!(public.verify(Purpose::Licence, b"hello", &sig), Err(KeyError::BadSignature));
+        assert_eq!(
+            public.verify(Purpose::Licence, b"hello", &sig),
+            Err(KeyError::BadSignature)
+        );
         // The secret key file is not world-readable and is never overwritten.
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join("acme.key")).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.path().join("acme.key"))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o077, 0);
         }
         assert!(key.write_pair(&dir.path().join("acme")).is_err());
@@ -315,7 +330,10 @@ mod tests {
         let a = SecretKey::generate("acme").unwrap();
         let b = SecretKey::generate("acme").unwrap();
         let sig = a.sign(Purpose::Licence, b"x");
-        assert_eq!(b.public().verify(Purpose::Licence, b"x", &sig), Err(KeyError::BadSignature));
+        assert_eq!(
+            b.public().verify(Purpose::Licence, b"x", &sig),
+            Err(KeyError::BadSignature)
+        );
         assert_ne!(a.public().id(), b.public().id());
     }
 

@@ -41,6 +41,8 @@ pub struct PluginUpload {
     pub manifest: String,
     /// The WebAssembly component (`plugin.wasm`) bytes.
     pub component: Vec<u8>,
+    /// The text of `plugin.sig`, when the package is signed.
+    pub signature: Option<String>,
 }
 
 /// Query of the CDR routes (`?since_ms=...&limit=...`), already validated as numbers.
@@ -166,6 +168,30 @@ pub trait AdminBackend: Send + Sync + 'static {
     /// the crate decodes it into `upload`. Returns `{"name": ..., "version": ...}`
     /// (201); 409 if that version is installed.
     async fn install_plugin(&self, upload: PluginUpload) -> Result<Value, ApiError>;
+
+    /// `GET /v1/trust` (operator): the vendor keys of the trust store,
+    /// `[{"signer": "acme", "key_id": "ed25519:...", "public": "base64"}]`.
+    async fn list_trust(&self) -> Result<Value, ApiError>;
+
+    /// `POST /v1/trust` (operator): trust a vendor key; the body is
+    /// `{"public_key": "<text of the .pub file>"}`. 201 with the key.
+    async fn add_trust(&self, public_key: String) -> Result<Value, ApiError>;
+
+    /// `DELETE /v1/trust/{key_id}` (operator): stop trusting a key. Versions
+    /// already installed stay installed.
+    async fn remove_trust(&self, key_id: &str) -> Result<Value, ApiError>;
+
+    /// `GET /v1/licence` (operator): the licence state, the capacity in
+    /// force, what is in use, the next transition and the reminders sent.
+    async fn licence_status(&self) -> Result<Value, ApiError>;
+
+    /// `PUT /v1/licences/{name}` (operator): install or replace a licence
+    /// file; the body is `{"licence": "<file text>"}`. Refused (400) unless
+    /// it verifies and is for this site.
+    async fn put_licence(&self, name: &str, text: String) -> Result<Value, ApiError>;
+
+    /// `DELETE /v1/licences/{name}` (operator): remove a licence file.
+    async fn delete_licence(&self, name: &str) -> Result<Value, ApiError>;
 
     /// `DELETE /v1/plugins/{name}/{version}` (operator); 409 while a tenant uses it.
     async fn uninstall_plugin(&self, name: &str, version: &str) -> Result<Value, ApiError>;

@@ -174,6 +174,37 @@ pub enum Command {
         limit: Option<u64>,
     },
 
+    /// Vendor keys: generate an Ed25519 signing key pair (offline).
+    #[command(
+        subcommand,
+        after_long_help = "Example:\n  \
+        plugboard key generate --signer acme -o keys/acme   # writes keys/acme.key and keys/acme.pub"
+    )]
+    Key(KeyCommand),
+
+    /// The trust store: vendor keys whose signed plugin packages this host
+    /// installs (operator).
+    #[command(
+        subcommand,
+        after_long_help = "Examples:\n  \
+        plugboard trust add acme.pub\n  \
+        plugboard trust list\n  \
+        plugboard trust remove ed25519:0123456789abcdef"
+    )]
+    Trust(TrustCommand),
+
+    /// Licences: show the state, install or remove licence files (operator),
+    /// sign a licence (licensor or vendor, offline).
+    #[command(
+        subcommand,
+        after_long_help = "Examples:\n  \
+        plugboard licence show\n  \
+        plugboard licence install site.toml\n  \
+        plugboard licence remove site\n  \
+        plugboard licence sign body.toml --key licensor.key -o site.toml"
+    )]
+    Licence(LicenceCommand),
+
     /// Check that the PBX answers (needs no token).
     Health,
 
@@ -333,14 +364,87 @@ pub enum PromptCommand {
 pub enum PluginCommand {
     /// List the plugin versions installed on the host (operator).
     List,
-    /// Install a plugin version from a directory holding plugin.toml and plugin.wasm (operator).
+    /// Install a plugin version on the host (operator): from an OCI
+    /// registry, a package file (.pbpkg) or a folder holding plugin.toml,
+    /// plugin.wasm and plugin.sig.
     ///
-    /// The manifest is sent as text and the component base64-encoded, in one
-    /// request of at most 64 MiB.
-    #[command(after_long_help = "Example:\n  plugboard plugin install target/plugins/attendant")]
+    /// The host checks the signature against its trust store; unsigned
+    /// packages are accepted only in development mode ([trust] allow_unsigned).
+    /// Registry references are oci://HOST[:PORT]/REPOSITORY[@VERSION-REQ]:
+    /// @^1.2 is the newest 1.x at or above 1.2, @1.2.3 exactly that version,
+    /// no @ the newest release. Loopback registries are reached over plain
+    /// HTTP, others over HTTPS (--plain-http to override); credentials come
+    /// from PLUGBOARD_REGISTRY_USER and PLUGBOARD_REGISTRY_PASSWORD.
+    #[command(after_long_help = "Examples:\n  \
+        plugboard plugin install oci://registry.example.com/acme/queue@^1.2\n  \
+        plugboard plugin install queue-1.2.0.pbpkg\n  \
+        plugboard plugin install target/plugins/attendant")]
     Install {
-        /// The directory.
+        /// oci://..., a .pbpkg file or a folder.
+        source: String,
+        /// Reach the registry over plain HTTP even if it is not on loopback.
+        #[arg(long)]
+        plain_http: bool,
+    },
+    /// Build a package file (.pbpkg) from a folder holding plugin.toml and
+    /// plugin.wasm (offline).
+    #[command(
+        after_long_help = "Example:\n  plugboard plugin pack target/plugins/attendant -o attendant-1.1.0.pbpkg"
+    )]
+    Pack {
+        /// The folder.
         dir: PathBuf,
+        /// The package file (default: NAME-VERSION.pbpkg here).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Extract a package into a folder (plugin.toml, plugin.wasm, plugin.sig) (offline).
+    Unpack {
+        /// The package file.
+        package: PathBuf,
+        /// The folder to create.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Sign a package with a vendor key, in place (offline).
+    #[command(
+        after_long_help = "Example:\n  plugboard plugin sign queue-1.2.0.pbpkg --key keys/acme.key"
+    )]
+    Sign {
+        /// The package file.
+        package: PathBuf,
+        /// The secret key file (from `plugboard key generate`).
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Check a package's signature against public keys or a trust store folder (offline).
+    #[command(after_long_help = "Examples:\n  \
+        plugboard plugin verify queue-1.2.0.pbpkg --key acme.pub\n  \
+        plugboard plugin verify queue-1.2.0.pbpkg --trust /var/lib/plugboard/trust")]
+    Verify {
+        /// The package file or folder.
+        package: PathBuf,
+        /// A trusted public key file (repeatable).
+        #[arg(long)]
+        key: Vec<PathBuf>,
+        /// A trust store folder of *.pub files.
+        #[arg(long)]
+        trust: Option<PathBuf>,
+    },
+    /// Publish a package to an OCI registry, tagged with its version (offline
+    /// of the PBX). Versions are immutable: other content under a published
+    /// version is refused.
+    #[command(
+        after_long_help = "Example:\n  plugboard plugin push queue-1.2.0.pbpkg oci://registry.example.com/acme/queue"
+    )]
+    Push {
+        /// The package file.
+        package: PathBuf,
+        /// oci://HOST[:PORT]/REPOSITORY
+        reference: String,
+        /// Reach the registry over plain HTTP even if it is not on loopback.
+        #[arg(long)]
+        plain_http: bool,
     },
     /// Remove an installed plugin version (operator); refused while a tenant uses it.
     Uninstall {
@@ -406,6 +510,69 @@ pub enum PluginCommand {
         /// Revoke every capability.
         #[arg(long)]
         none: bool,
+    },
+}
+
+/// `plugboard key ...`
+#[derive(Subcommand, Debug, Clone, PartialEq)]
+pub enum KeyCommand {
+    /// Generate a signing key pair: STEM.key (secret, mode 0600) and STEM.pub.
+    Generate {
+        /// The signer's name written into the key files (a label).
+        #[arg(long)]
+        signer: String,
+        /// Path without extension.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+}
+
+/// `plugboard trust ...`
+#[derive(Subcommand, Debug, Clone, PartialEq)]
+pub enum TrustCommand {
+    /// List the trusted vendor keys.
+    List,
+    /// Trust a vendor's public key file (.pub).
+    Add {
+        /// The public key file.
+        file: PathBuf,
+    },
+    /// Stop trusting a key; installed versions it signed stay installed.
+    Remove {
+        /// The key id (ed25519:...), as `trust list` shows.
+        key_id: String,
+    },
+}
+
+/// `plugboard licence ...`
+#[derive(Subcommand, Debug, Clone, PartialEq)]
+pub enum LicenceCommand {
+    /// The licence state, capacities in force and in use, the next
+    /// transition and the reminders sent.
+    Show,
+    /// Install (or replace) a licence file; it must verify and be for this site.
+    Install {
+        /// The signed licence file.
+        file: PathBuf,
+        /// Its name on the host (default: the file name without .toml).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Remove a licence file by name.
+    Remove {
+        /// The name (as installed).
+        name: String,
+    },
+    /// Sign a licence body with a licensor or vendor key (offline).
+    Sign {
+        /// The licence body (TOML without [signature]).
+        body: PathBuf,
+        /// The secret key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// The signed licence file to write.
+        #[arg(short, long)]
+        output: PathBuf,
     },
 }
 
@@ -487,7 +654,24 @@ where
     O: Write + Send,
     E: Write + Send,
 {
-    let plan = match plan(cmd, &mut std::io::stdin().lock()) {
+    if crate::local::is_local(&cmd) {
+        return match crate::local::run(cmd, out).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                let _ = writeln!(err, "error: {message}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let planned = match cmd {
+        Command::Plugin(PluginCommand::Install { source, plain_http }) => {
+            crate::local::install_plan(&source, plain_http)
+                .await
+                .map(|body| Plan::new(Method::POST, "/v1/plugins".into()).with_body(body))
+        }
+        cmd => plan(cmd, &mut std::io::stdin().lock()),
+    };
+    let plan = match planned {
         Ok(p) => p,
         Err(message) => {
             let _ = writeln!(err, "error: {message}");
@@ -636,14 +820,13 @@ fn plan(cmd: Command, stdin: &mut impl BufRead) -> Result<Plan, String> {
         },
         Command::Plugin(p) => match p {
             PluginCommand::List => Plan::get("/v1/plugins".into()),
-            PluginCommand::Install { dir } => {
-                let manifest = read_file(&dir.join("plugin.toml"))?;
-                let manifest = String::from_utf8(manifest)
-                    .map_err(|_| format!("{} is not UTF-8", dir.join("plugin.toml").display()))?;
-                let component = read_file(&dir.join("plugin.wasm"))?;
-                let component = base64::engine::general_purpose::STANDARD.encode(component);
-                Plan::new(Method::POST, "/v1/plugins".into())
-                    .with_body(json!({"manifest": manifest, "component": component}))
+            PluginCommand::Install { .. }
+            | PluginCommand::Pack { .. }
+            | PluginCommand::Unpack { .. }
+            | PluginCommand::Sign { .. }
+            | PluginCommand::Verify { .. }
+            | PluginCommand::Push { .. } => {
+                return Err("internal: handled by the local commands".into());
             }
             PluginCommand::Uninstall { name, version } => {
                 Plan::new(Method::DELETE, path(&["v1", "plugins", &name, &version]))
@@ -748,12 +931,47 @@ fn plan(cmd: Command, stdin: &mut impl BufRead) -> Result<Plan, String> {
             }
             Plan::get(p)
         }
+        Command::Key(_) | Command::Licence(LicenceCommand::Sign { .. }) => {
+            return Err("internal: handled by the local commands".into());
+        }
+        Command::Trust(t) => match t {
+            TrustCommand::List => Plan::get("/v1/trust".into()),
+            TrustCommand::Add { file } => {
+                let text = String::from_utf8(read_file(&file)?)
+                    .map_err(|_| format!("{} is not UTF-8", file.display()))?;
+                Plan::new(Method::POST, "/v1/trust".into()).with_body(json!({"public_key": text}))
+            }
+            TrustCommand::Remove { key_id } => {
+                Plan::new(Method::DELETE, path(&["v1", "trust", &key_id]))
+            }
+        },
+        Command::Licence(l) => match l {
+            LicenceCommand::Show => Plan::get("/v1/licence".into()),
+            LicenceCommand::Install { file, name } => {
+                let text = String::from_utf8(read_file(&file)?)
+                    .map_err(|_| format!("{} is not UTF-8", file.display()))?;
+                let name = match name {
+                    Some(n) => n,
+                    None => file
+                        .file_stem()
+                        .and_then(|s| s.to_str())
+                        .ok_or_else(|| format!("{}: give --name", file.display()))?
+                        .to_owned(),
+                };
+                Plan::new(Method::PUT, path(&["v1", "licences", &name]))
+                    .with_body(json!({"licence": text}))
+            }
+            LicenceCommand::Remove { name } => {
+                Plan::new(Method::DELETE, path(&["v1", "licences", &name]))
+            }
+            LicenceCommand::Sign { .. } => unreachable!("matched above"),
+        },
         Command::Health => Plan::get("/v1/health".into()),
         Command::Metrics => Plan::get("/v1/metrics".into()),
     })
 }
 
-fn read_file(file: &Path) -> Result<Vec<u8>, String> {
+pub(crate) fn read_file(file: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))
 }
 

@@ -182,6 +182,14 @@ async fn dispatch(
         Op::UninstallPlugin => ok(backend
             .uninstall_plugin(params.get("name"), params.get("version"))
             .await?),
+        Op::ListTrust => ok(backend.list_trust().await?),
+        Op::AddTrust => created(backend.add_trust(text_field(&body, "public_key")?).await?),
+        Op::RemoveTrust => ok(backend.remove_trust(params.get("key_id")).await?),
+        Op::GetLicence => ok(backend.licence_status().await?),
+        Op::PutLicence => ok(backend
+            .put_licence(params.get("name"), text_field(&body, "licence")?)
+            .await?),
+        Op::DeleteLicence => ok(backend.delete_licence(params.get("name")).await?),
         Op::ListTenantPlugins => ok(backend.list_tenant_plugins(d).await?),
         Op::PutTenantPlugin => ok(backend
             .put_tenant_plugin(d, params.get("name"), json_object(&body)?)
@@ -347,6 +355,26 @@ fn json_object(body: &[u8]) -> Result<Value, ApiError> {
 struct UploadBody {
     manifest: String,
     component: String,
+    #[serde(default)]
+    signature: Option<String>,
+}
+
+/// The one string field `key` of a JSON object body (`{"licence": "..."}`).
+fn text_field(body: &[u8], key: &str) -> Result<String, ApiError> {
+    let v = json_object(body)?;
+    let fields: Vec<&String> = v
+        .as_object()
+        .map(|m| m.keys().collect())
+        .unwrap_or_default();
+    if fields.len() != 1 || fields[0] != key {
+        return Err(ApiError::bad_request(format!(
+            "expected {{\"{key}\": \"...\"}} and no other field"
+        )));
+    }
+    v[key]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| ApiError::bad_request(format!("\"{key}\" must be a string")))
 }
 
 /// `{"manifest": "...", "component": "<base64>"}`, parsed without an intermediate `Value`.
@@ -370,6 +398,7 @@ fn plugin_upload(body: &[u8]) -> Result<PluginUpload, ApiError> {
     Ok(PluginUpload {
         manifest: upload.manifest,
         component,
+        signature: upload.signature,
     })
 }
 

@@ -52,6 +52,7 @@ pub mod client;
 pub mod csv;
 mod error;
 mod handlers;
+mod local;
 pub mod metrics;
 mod routes;
 mod server;

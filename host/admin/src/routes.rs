@@ -72,6 +72,12 @@ pub(crate) enum Op {
     ListRegistrations,
     ListCdrs,
     ListTenantCdrs,
+    ListTrust,
+    AddTrust,
+    RemoveTrust,
+    GetLicence,
+    PutLicence,
+    DeleteLicence,
 }
 
 /// One route.
@@ -129,6 +135,14 @@ pub(crate) static ROUTES: &[Route] = &[
     route(Method::GET, "/v1/plugins", Op::ListPlugins, Operator, BodyKind::None),
     route(Method::POST, "/v1/plugins", Op::InstallPlugin, Operator, Upload),
     route(Method::DELETE, "/v1/plugins/{name}/{version}", Op::UninstallPlugin, Operator, BodyKind::None),
+    // The trust store: vendor keys whose packages may be installed.
+    route(Method::GET, "/v1/trust", Op::ListTrust, Operator, BodyKind::None),
+    route(Method::POST, "/v1/trust", Op::AddTrust, Operator, Json),
+    route(Method::DELETE, "/v1/trust/{key_id}", Op::RemoveTrust, Operator, BodyKind::None),
+    // Licences.
+    route(Method::GET, "/v1/licence", Op::GetLicence, Operator, BodyKind::None),
+    route(Method::PUT, "/v1/licences/{name}", Op::PutLicence, Operator, Json),
+    route(Method::DELETE, "/v1/licences/{name}", Op::DeleteLicence, Operator, BodyKind::None),
     // Tenant plugins.
     route(Method::GET, "/v1/tenants/{domain}/plugins", Op::ListTenantPlugins, Tenant, BodyKind::None),
     route(Method::PUT, "/v1/tenants/{domain}/plugins/{name}", Op::PutTenantPlugin, Tenant, Json),

@@ -64,8 +64,10 @@ impl Backend {
                     let mut t = cur
                         .cloned()
                         .ok_or_else(|| ApiError::not_found(format!("no tenant {domain}")))?;
+                    let before = cur.cloned();
                     f(&mut t)?;
                     tenants::validate(catalog, &t).map_err(ApiError::bad_request)?;
+                    self.check_licence(before.as_ref(), &t)?;
                     Ok(Some(t))
                 },
             )
@@ -84,6 +86,51 @@ fn enabled_mut<'a>(t: &'a mut Tenant, name: &str) -> Result<&'a mut TenantPlugin
 }
 
 impl Backend {
+    /// What a change from `before` to `after` needs from the licence: room
+    /// for a new tenant and for new users (mailboxes) within the capacity,
+    /// and an entitlement for every newly enabled licensed plugin. Nothing
+    /// that exists is ever refused or hidden.
+    fn check_licence(&self, before: Option<&Tenant>, after: &Tenant) -> Result<(), ApiError> {
+        use plugboard_license::Item;
+        let licensing = self.core.licences.current();
+        let refused = |e: String| ApiError::new(403, "licence", e);
+        let all = self.core.tenants.all();
+        if before.is_none() {
+            let others = all.iter().filter(|t| t.domain != after.domain).count() as u32;
+            licensing
+                .admit(Item::Tenants, others)
+                .map_err(|r| refused(r.to_string()))?;
+        }
+        let old_users = before.map_or(0, |t| t.users.len());
+        if after.users.len() > old_users {
+            let elsewhere: usize = all
+                .iter()
+                .filter(|t| t.domain != after.domain)
+                .map(|t| t.users.len())
+                .sum();
+            let total = (elsewhere + after.users.len()) as u32;
+            licensing
+                .admit(Item::Mailboxes, total - 1)
+                .map_err(|r| refused(r.to_string()))?;
+        }
+        for p in &after.plugins {
+            let was = before
+                .and_then(|b| b.plugin(&p.name))
+                .and_then(|b| tenants::installed_for(&self.core.catalog, b).ok());
+            let Ok(now) = tenants::installed_for(&self.core.catalog, p) else {
+                continue;
+            };
+            if was.is_some_and(|w| w.manifest.version == now.manifest.version) {
+                continue;
+            }
+            self.core
+                .licences
+                .entitled(&now, &after.domain)
+                .map_err(refused)?;
+        }
+        Ok(())
+    }
+
     /// The JSON view of plugin `name` of `t` after a change.
     fn plugin_view(&self, t: &Tenant, name: &str) -> Result<Value, ApiError> {
         let p = t
@@ -152,6 +199,27 @@ fn user_json(u: &plugboard_tenants::User) -> Value {
     json!({"extension": u.extension, "display_name": u.display_name})
 }
 
+fn key_json(k: &plugboard_registry::keys::PublicKey) -> Value {
+    json!({"signer": k.signer, "key_id": k.id().0, "public": k.to_base64()})
+}
+
+/// Licence file names: letters, digits, '-', '_' and '.', not starting with '.'.
+fn check_licence_name(name: &str) -> Result<(), ApiError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "licence name {name:?}: use 1-64 letters, digits, '-', '_' or '.'"
+        )))
+    }
+}
+
 fn installed_json(i: &Installed) -> Value {
     let m = &i.manifest;
     json!({
@@ -163,6 +231,7 @@ fn installed_json(i: &Installed) -> Value {
         "description": m.description,
         "licence_feature": m.licence_feature,
         "sha256": i.sha256,
+        "signer": i.signer.as_ref().map(|s| json!({"name": s.name, "key_id": s.key_id})),
         "size_bytes": i.size,
         "active_calls": i.active_calls(),
         "location": i.location.display().to_string(),
@@ -368,6 +437,7 @@ impl AdminBackend for Backend {
                         "tenant {domain} exists"
                     ))));
                 }
+                self.check_licence(None, &t)?;
                 Ok(Some(t))
             })
             .await
@@ -410,11 +480,13 @@ impl AdminBackend for Backend {
                             "only the operator creates tenants",
                         )));
                     }
+                    self.check_licence(None, &t)?;
                     return Ok(Some(t));
                 };
                 if !may_create {
                     operator_fields_unchanged(cur, &t).map_err(ApiError::forbidden)?;
                 }
+                self.check_licence(Some(cur), &t)?;
                 Ok(Some(t))
             })
             .await
@@ -580,9 +652,27 @@ impl AdminBackend for Backend {
 
     async fn install_plugin(&self, upload: PluginUpload) -> Result<Value, ApiError> {
         let core = self.core.clone();
+        let mut pkg = plugboard_registry::package::Package::new(upload.manifest, upload.component);
+        if let Some(text) = &upload.signature {
+            pkg.signature = Some(
+                plugboard_registry::package::Signature::parse(text)
+                    .map_err(|e| ApiError::bad_request(format!("\"signature\": {e}")))?,
+            );
+        }
+        let provenance = {
+            let trust = core.trust.read().expect("trust lock");
+            crate::licensing::admit_package(
+                &trust,
+                core.config.trust.allow_unsigned,
+                &pkg,
+                "admin API",
+            )
+            .map_err(|e| ApiError::new(403, "untrusted_package", e))?
+        };
         // Compiling a component takes from milliseconds (Rust) to seconds (Python).
         let installed = tokio::task::spawn_blocking(move || {
-            core.catalog.install(&upload.manifest, &upload.component)
+            core.catalog
+                .install(&pkg.manifest, &pkg.component, provenance.as_ref())
         })
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
@@ -616,6 +706,100 @@ impl AdminBackend for Backend {
         }
         let removed = self.core.catalog.uninstall(name, &v).map_err(catalog_err)?;
         Ok(json!({"name": name, "version": version, "calls_still_running": removed.active_calls()}))
+    }
+
+    async fn list_trust(&self) -> Result<Value, ApiError> {
+        let trust = self.core.trust.read().expect("trust lock");
+        Ok(Value::Array(trust.list().iter().map(key_json).collect()))
+    }
+
+    async fn add_trust(&self, public_key: String) -> Result<Value, ApiError> {
+        let key = plugboard_registry::keys::PublicKey::parse(&public_key)
+            .map_err(|e| ApiError::bad_request(format!("\"public_key\": {e}")))?;
+        let added = self
+            .core
+            .trust
+            .write()
+            .expect("trust lock")
+            .add(&key)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        if added {
+            tracing::info!(signer = %key.signer, key_id = %key.id(), "vendor key trusted");
+        }
+        // Vendor-signed licences may verify now.
+        self.core.licences.reload();
+        Ok(key_json(&key))
+    }
+
+    async fn remove_trust(&self, key_id: &str) -> Result<Value, ApiError> {
+        let id = plugboard_registry::keys::KeyId(key_id.to_string());
+        let removed = self
+            .core
+            .trust
+            .write()
+            .expect("trust lock")
+            .remove(&id)
+            .map_err(|e| match e {
+                plugboard_registry::trust::TrustError::NotFound(_) => {
+                    ApiError::not_found(format!("no trusted key {key_id}"))
+                }
+                e => ApiError::internal(e.to_string()),
+            })?;
+        tracing::info!(signer = %removed.signer, %key_id, "vendor key no longer trusted");
+        self.core.licences.reload();
+        Ok(key_json(&removed))
+    }
+
+    async fn licence_status(&self) -> Result<Value, ApiError> {
+        let l = &self.core.licences;
+        let status = l.current().status();
+        let mut v = serde_json::to_value(&status).map_err(|e| ApiError::internal(e.to_string()))?;
+        let tenants = self.core.tenants.all();
+        v["in_use"] = json!({
+            "calls": l.calls_in_use(),
+            "tenants": tenants.len(),
+            "mailboxes": tenants.iter().map(|t| t.users.len()).sum::<usize>(),
+        });
+        v["reminders"] = serde_json::to_value(l.reminders(self.core.store.as_ref()).await)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        Ok(v)
+    }
+
+    async fn put_licence(&self, name: &str, text: String) -> Result<Value, ApiError> {
+        check_licence_name(name)?;
+        let file = format!("{name}.toml");
+        self.core
+            .licences
+            .check(&file, &text)
+            .map_err(|e| ApiError::bad_request(format!("licence refused: {e}")))?;
+        let dir = self.core.licences.dir().to_path_buf();
+        let path = dir.join(&file);
+        let bytes = text.into_bytes();
+        tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&dir)?;
+            plugboard_registry::fsutil::write_atomic(&path, &bytes)
+        })
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::internal(format!("cannot write the licence: {e}")))?;
+        tracing::info!(%name, "licence installed");
+        self.core.licences.reload();
+        self.licence_status().await
+    }
+
+    async fn delete_licence(&self, name: &str) -> Result<Value, ApiError> {
+        check_licence_name(name)?;
+        let path = self.core.licences.dir().join(format!("{name}.toml"));
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ApiError::not_found(format!("no licence {name}")));
+            }
+            Err(e) => return Err(ApiError::internal(format!("cannot remove {name}: {e}"))),
+        }
+        tracing::info!(%name, "licence removed");
+        self.core.licences.reload();
+        self.licence_status().await
     }
 
     async fn list_tenant_plugins(&self, domain: &str) -> Result<Value, ApiError> {

@@ -283,6 +283,17 @@ pub async fn inbound_invite(core: Arc<Core>, key: TxKey, req: Request, peer: Pee
             core.sip().respond(key, r);
             return;
         };
+        // Counted against the licensed concurrent calls (site-wide).
+        let _licence_slot = match core.licences.admit_call() {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                info!("licence capacity reached: {refusal}");
+                let mut r = reject(&req, 503, "Service Unavailable", &refusal.to_string());
+                r.headers.push("Retry-After", "30");
+                core.sip().respond(key, r);
+                return;
+            }
+        };
         let dialled = req.uri.user_unescaped().unwrap_or_default();
         let request = plugboard_plugins::ScreenRequest {
             call_id: call_id.clone(),

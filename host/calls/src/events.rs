@@ -104,6 +104,10 @@ async fn deliver(core: &Arc<Core>, tenant: &Tenant, name: &str, event: Event) {
             return;
         }
     };
+    if let Err(e) = core.licences.entitled(&resolved.installed, &tenant.domain) {
+        warn!(tenant = %tenant.domain, plugin = %name, "listener not run: {e}");
+        return;
+    }
     let binding = tenant.plugin(name);
     let http: Option<Arc<dyn HttpClient>> = binding
         .filter(|b| b.grants.iter().any(|g| g == "http"))

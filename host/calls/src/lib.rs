@@ -13,6 +13,7 @@ pub mod digest;
 pub mod events;
 pub mod faults;
 pub mod http_out;
+pub mod licensing;
 pub mod plugin_call;
 pub mod prompts;
 pub mod registrar;

@@ -39,6 +39,17 @@ pub async fn run(shared: &Arc<CallShared>, name: &str, config: Vec<(String, Stri
             return;
         }
     };
+    if let Err(e) = core.licences.entitled(&resolved.installed, domain) {
+        warn!(plugin = %name, "not licensed: {e}");
+        shared
+            .end_a_retry(
+                503,
+                "plugin not licensed for this tenant",
+                Duration::from_secs(300),
+            )
+            .await;
+        return;
+    }
     let version = resolved.installed.manifest.version.to_string();
     let plugin = resolved.installed.plugin.clone();
     // Counts this call against the version until the run ends (uninstall and

@@ -45,6 +45,10 @@ pub async fn screen(
                 continue;
             }
         };
+        if let Err(e) = core.licences.entitled(&resolved.installed, &tenant.domain) {
+            warn!(plugin = %name, "screener not run: {e}");
+            continue;
+        }
         let _active = resolved.installed.begin_call();
         let run = CallRun {
             control: Arc::new(NoCall),

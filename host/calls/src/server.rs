@@ -112,6 +112,10 @@ pub struct Core {
     pub events: crate::events::EventBus,
     /// Outbound HTTP connections of plugins (the `http` capability).
     pub http: crate::http_out::HttpPool,
+    /// The operator's trust store of vendor keys (`[trust] dir`).
+    pub trust: crate::licensing::SharedTrust,
+    /// Licences: capacities, entitlements, reminders.
+    pub licences: Arc<crate::licensing::Licences>,
     /// Calls admitted per tenant (for `limits.max_calls`).
     pub(crate) admitted: Mutex<HashMap<String, u32>>,
     pub registrar: Registrar,
@@ -161,8 +165,15 @@ impl Server {
         .context("cannot start the plugin runtime")?;
         let catalog = Catalog::open(runtime, &s.data_dir.join("plugins"))
             .context("cannot open the plugin catalog")?;
+        let trust = plugboard_registry::trust::TrustStore::open(&config.trust.dir)
+            .with_context(|| format!("{}: [trust]", config.source.display()))?;
+        if config.trust.allow_unsigned {
+            warn!(
+                "development mode ([trust] allow_unsigned = true): unsigned plugin packages are accepted"
+            );
+        }
         for p in &config.plugins {
-            let installed = catalog.load_configured(&p.name, &p.path).with_context(|| {
+            let context = || {
                 format!(
                     "{}:{}: plugin \"{}\" ({})",
                     config.source.display(),
@@ -170,7 +181,20 @@ impl Server {
                     p.name,
                     p.path.display()
                 )
-            })?;
+            };
+            let provenance = crate::licensing::configured_package(&p.path)
+                .and_then(|pkg| {
+                    crate::licensing::admit_package(
+                        &trust,
+                        config.trust.allow_unsigned,
+                        &pkg,
+                        &p.path.display().to_string(),
+                    )
+                })
+                .map_err(|e| anyhow::anyhow!("{}: {e}", context()))?;
+            let installed = catalog
+                .load_configured(&p.name, &p.path, provenance.map(|p| p.signer))
+                .with_context(context)?;
             info!(plugin = %p.name, version = %installed.manifest.version, path = %p.path.display(), "plugin loaded");
         }
         let tenants = crate::tenants::TenantTable::load(store.as_ref(), &config.tenants).await?;
@@ -196,7 +220,11 @@ impl Server {
         rand::fill(&mut secret);
         let nonces = NonceManager::new(secret, Duration::from_secs(s.nonce_lifetime_secs));
         let cdr = CdrWriter::open(&s.data_dir.join("cdr.jsonl"))?;
+        let trust = Arc::new(std::sync::RwLock::new(trust));
+        let licences = Arc::new(crate::licensing::Licences::open(&config, trust.clone())?);
         let core = Arc::new(Core {
+            trust,
+            licences,
             prompts: Prompts::new(s.prompts_dir.clone(), s.data_dir.clone()),
             config: config.clone(),
             sip: OnceLock::new(),
@@ -231,6 +259,20 @@ impl Server {
         .await?;
         info!(udp = ?handle.udp_addr, tcp = ?handle.tcp_addr, "SIP listening");
         let _ = core.sip.set(handle);
+        let ticker = core.clone();
+        tokio::spawn(async move {
+            // Reminders and licence file changes: every second under a test
+            // clock, every minute otherwise.
+            let period = if ticker.licences.test_clock {
+                Duration::from_secs(1)
+            } else {
+                Duration::from_secs(60)
+            };
+            loop {
+                ticker.licences.tick(ticker.store.as_ref()).await;
+                tokio::time::sleep(period).await;
+            }
+        });
         Ok(Server { core })
     }
 

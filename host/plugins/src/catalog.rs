@@ -38,7 +38,30 @@ pub struct Installed {
     /// Where it is kept: its folder under the catalog dir, or the file named
     /// in the configuration (not copied).
     pub location: PathBuf,
+    /// Who signed the package it came from; `None` for an unsigned package
+    /// (accepted only in development mode, see `[trust] allow_unsigned`).
+    pub signer: Option<Signer>,
     active: AtomicUsize,
+}
+
+/// The vendor key that signed an installed version. The signature was
+/// checked against the operator's trust store when it was installed; it is
+/// kept beside the component as `plugin.sig`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signer {
+    /// The signer's name as the key states it (a label).
+    pub name: String,
+    /// The key id (`ed25519:` + 16 hex digits), which is what licences match.
+    pub key_id: String,
+}
+
+/// A verified signature to keep with an installed version.
+#[derive(Debug, Clone)]
+pub struct Provenance {
+    /// Who signed.
+    pub signer: Signer,
+    /// The text of the `plugin.sig` file.
+    pub signature: String,
 }
 
 impl Installed {
@@ -106,6 +129,7 @@ impl std::fmt::Debug for Catalog {
 
 const MANIFEST: &str = "plugin.toml";
 const COMPONENT: &str = "plugin.wasm";
+const SIGNATURE: &str = "plugin.sig";
 
 impl Catalog {
     /// Opens the catalog in `dir` (created if missing) and loads every
@@ -155,7 +179,9 @@ impl Catalog {
             .map_err(|e| CatalogError::Io(format!("{}: {e}", dir.join(MANIFEST).display())))?;
         let bytes = std::fs::read(dir.join(COMPONENT))
             .map_err(|e| CatalogError::Io(format!("{}: {e}", dir.join(COMPONENT).display())))?;
-        self.check(&text, &bytes, dir)
+        let mut installed = self.check(&text, &bytes, dir)?;
+        installed.signer = read_signer(&dir.join(SIGNATURE))?;
+        Ok(installed)
     }
 
     /// Validates a manifest and component without installing (see the module docs).
@@ -213,14 +239,22 @@ impl Catalog {
             manifest: m,
             plugin,
             location: location.to_path_buf(),
+            signer: None,
             active: AtomicUsize::new(0),
         })
     }
 
     /// Installs a plugin version from its manifest text and component bytes,
-    /// keeping a copy under the catalog dir. Installing the same bytes again
-    /// is a no-op; other bytes under an installed version are refused.
-    pub fn install(&self, manifest: &str, bytes: &[u8]) -> Result<Arc<Installed>, CatalogError> {
+    /// keeping a copy under the catalog dir, with its signature when signed
+    /// (the caller has checked it against the trust store). Installing the
+    /// same bytes again is a no-op; other bytes under an installed version
+    /// are refused.
+    pub fn install(
+        &self,
+        manifest: &str,
+        bytes: &[u8],
+        provenance: Option<&Provenance>,
+    ) -> Result<Arc<Installed>, CatalogError> {
         let m = Manifest::parse(manifest)
             .map_err(|e| CatalogError::Invalid(format!("plugin.toml: {e}")))?;
         let final_dir = self.dir.join(&m.name).join(m.version.to_string());
@@ -234,28 +268,42 @@ impl Catalog {
                 m.name, m.version
             )));
         }
-        let installed = self.check(manifest, bytes, &final_dir)?;
-        write_version_dir(&final_dir, manifest, bytes)
-            .map_err(|e| CatalogError::Io(format!("cannot write {}: {e}", final_dir.display())))?;
+        let mut installed = self.check(manifest, bytes, &final_dir)?;
+        installed.signer = provenance.map(|p| p.signer.clone());
+        write_version_dir(
+            &final_dir,
+            manifest,
+            bytes,
+            provenance.map(|p| p.signature.as_str()),
+        )
+        .map_err(|e| CatalogError::Io(format!("cannot write {}: {e}", final_dir.display())))?;
         let installed = Arc::new(installed);
         self.insert(installed.clone());
-        tracing::info!(plugin = %m.name, version = %m.version, sha256 = %installed.sha256, "plugin installed");
+        tracing::info!(
+            plugin = %m.name,
+            version = %m.version,
+            sha256 = %installed.sha256,
+            signer = installed.signer.as_ref().map_or("unsigned", |s| s.key_id.as_str()),
+            "plugin installed"
+        );
         Ok(installed)
     }
 
     /// Installs from a folder holding `plugin.toml` and `plugin.wasm`.
     pub fn install_dir(&self, dir: &Path) -> Result<Arc<Installed>, CatalogError> {
         let (text, bytes) = read_package(dir)?;
-        self.install(&text, &bytes)
+        self.install(&text, &bytes, None)
     }
 
     /// Loads a plugin named in the configuration file: the component at
     /// `component` with `plugin.toml` beside it, used in place (not copied).
-    /// A version already installed with the same bytes is reused.
+    /// A version already installed with the same bytes is reused. `signer`
+    /// is who signed it (checked by the caller), if anyone.
     pub fn load_configured(
         &self,
         name: &str,
         component: &Path,
+        signer: Option<Signer>,
     ) -> Result<Arc<Installed>, CatalogError> {
         let folder = component.parent().unwrap_or(Path::new("."));
         let manifest_path = folder.join(MANIFEST);
@@ -267,7 +315,8 @@ impl Catalog {
         })?;
         let bytes = std::fs::read(component)
             .map_err(|e| CatalogError::Io(format!("cannot read {}: {e}", component.display())))?;
-        let installed = self.check(&text, &bytes, component)?;
+        let mut installed = self.check(&text, &bytes, component)?;
+        installed.signer = signer;
         if installed.manifest.name != name {
             return Err(CatalogError::Invalid(format!(
                 "{} names the plugin {:?}, not {name:?}",
@@ -365,15 +414,44 @@ fn read_dirs(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Reads the signer of an installed version from its `plugin.sig`, if any.
+fn read_signer(path: &Path) -> Result<Option<Signer>, CatalogError> {
+    #[derive(serde::Deserialize)]
+    struct Sig {
+        signer: String,
+        key_id: String,
+    }
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(CatalogError::Io(format!("{}: {e}", path.display()))),
+    };
+    let sig: Sig = toml::from_str(&text)
+        .map_err(|e| CatalogError::Invalid(format!("{}: {e}", path.display())))?;
+    Ok(Some(Signer {
+        name: sig.signer,
+        key_id: sig.key_id,
+    }))
+}
+
 /// Writes a version folder atomically: `<final>.tmp/`, fsync, rename, fsync parent.
-fn write_version_dir(final_dir: &Path, manifest: &str, bytes: &[u8]) -> std::io::Result<()> {
+fn write_version_dir(
+    final_dir: &Path,
+    manifest: &str,
+    bytes: &[u8],
+    signature: Option<&str>,
+) -> std::io::Result<()> {
     use std::io::Write;
     let parent = final_dir.parent().expect("version dir has a parent");
     std::fs::create_dir_all(parent)?;
     let tmp = final_dir.with_extension("tmp");
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir(&tmp)?;
-    for (name, data) in [(MANIFEST, manifest.as_bytes()), (COMPONENT, bytes)] {
+    let mut files = vec![(MANIFEST, manifest.as_bytes()), (COMPONENT, bytes)];
+    if let Some(sig) = signature {
+        files.push((SIGNATURE, sig.as_bytes()));
+    }
+    for (name, data) in files {
         let mut f = std::fs::File::create(tmp.join(name))?;
         f.write_all(data)?;
         f.sync_all()?;

@@ -38,7 +38,7 @@ fn catalog(dir: &Path) -> Catalog {
 }
 
 fn refused(c: &Catalog, manifest: &str, bytes: &[u8]) -> String {
-    match c.install(manifest, bytes) {
+    match c.install(manifest, bytes, None) {
         Err(CatalogError::Invalid(m)) => m,
         other => panic!("expected Invalid, got {other:?}"),
     }
@@ -50,7 +50,7 @@ fn an_exact_manifest_installs_and_survives_a_reopen() {
     let bytes = wasm("test_plugin_echo_info");
     {
         let c = catalog(dir.path());
-        let i = c.install(ECHO, &bytes).unwrap();
+        let i = c.install(ECHO, &bytes, None).unwrap();
         assert_eq!(i.manifest.version.to_string(), "1.0.0");
         assert!(
             dir.path()
@@ -58,12 +58,13 @@ fn an_exact_manifest_installs_and_survives_a_reopen() {
                 .is_file()
         );
         // The same bytes again: a no-op; other bytes under the same version: refused.
-        c.install(ECHO, &bytes).unwrap();
+        c.install(ECHO, &bytes, None).unwrap();
         let other = wasm("test_plugin_trap");
         assert!(matches!(
             c.install(
                 &ECHO.replace("\"call\", \"config\", \"kv\", \"log\"", ""),
-                &other
+                &other,
+                None
             ),
             Err(CatalogError::Conflict(_))
         ));
@@ -119,7 +120,9 @@ fn manifests_that_ask_too_much_or_too_little_are_refused_and_nothing_is_written(
 fn config_is_checked_against_the_schema_of_the_installed_version() {
     let dir = tempfile::tempdir().unwrap();
     let c = catalog(dir.path());
-    let i = c.install(ECHO, &wasm("test_plugin_echo_info")).unwrap();
+    let i = c
+        .install(ECHO, &wasm("test_plugin_echo_info"), None)
+        .unwrap();
     let ok = i.manifest.resolve_config(&[&[]]).unwrap();
     assert_eq!(ok, vec![("greeting".to_string(), "welcome".to_string())]);
     let e = i

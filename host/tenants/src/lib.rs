@@ -55,6 +55,14 @@ pub struct Config {
     pub tenants: Vec<Tenant>,
     /// The `[admin]` table: the HTTP admin API.
     pub admin: AdminConfig,
+    /// The `[trust]` table.
+    pub trust: TrustConfig,
+    /// The `[licence]` table.
+    pub licence: LicenceConfig,
+    /// `[testing] clock_file`: a file holding the time the host believes it
+    /// is (RFC 3339), for tests of time-driven behaviour. Never set in
+    /// production; logged at start-up when it is.
+    pub clock_file: Option<PathBuf>,
     /// The file this configuration was read from (as given).
     pub source: PathBuf,
 }
@@ -114,6 +122,30 @@ impl ServerConfig {
             .find(|ip| !ip.is_unspecified())
             .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
     }
+}
+
+/// The `[trust]` table: which plugin packages may be installed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustConfig {
+    /// The trust store: a folder of vendor public keys (`*.pub`); default
+    /// `<data_dir>/trust`.
+    pub dir: PathBuf,
+    /// Development mode: accept packages without a signature (each one is
+    /// logged). Packages signed by an unknown key or changed after signing
+    /// are refused even then.
+    pub allow_unsigned: bool,
+}
+
+/// The `[licence]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LicenceConfig {
+    /// This installation's name as licences state it (`site`); empty when
+    /// not set (then only licences for any site, `"*"`, apply).
+    pub site: String,
+    /// Folder of licence files (`*.toml`); default `<data_dir>/licences`.
+    pub dir: PathBuf,
+    /// Public key files of the licensor, whose licences set capacities.
+    pub issuer_keys: Vec<PathBuf>,
 }
 
 /// The `[admin]` table.

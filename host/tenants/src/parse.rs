@@ -14,8 +14,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::{
-    AdminConfig, Config, ConfigError, DialEntry, DialTarget, PluginDef, ServerConfig, Tenant,
-    TenantPlugin, User,
+    AdminConfig, Config, ConfigError, DialEntry, DialTarget, LicenceConfig, PluginDef,
+    ServerConfig, Tenant, TenantPlugin, TrustConfig, User,
 };
 
 #[derive(Deserialize)]
@@ -27,6 +27,32 @@ struct RawConfig {
     #[serde(default)]
     tenant: Vec<RawTenant>,
     admin: Option<RawAdmin>,
+    trust: Option<RawTrust>,
+    licence: Option<RawLicence>,
+    testing: Option<RawTesting>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTrust {
+    dir: Option<String>,
+    #[serde(default)]
+    allow_unsigned: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLicence {
+    site: Option<Spanned<String>>,
+    dir: Option<String>,
+    #[serde(default)]
+    issuer_keys: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTesting {
+    clock_file: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -714,16 +740,70 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         tenants.push(tenant);
     }
     let admin = ck.admin(raw.admin)?;
+    let trust = TrustConfig {
+        dir: raw
+            .trust
+            .as_ref()
+            .and_then(|t| t.dir.as_deref())
+            .map(|d| ck.resolve(d))
+            .unwrap_or_else(|| server.data_dir.join("trust")),
+        allow_unsigned: raw.trust.as_ref().is_some_and(|t| t.allow_unsigned),
+    };
+    let licence = ck.licence(raw.licence, &server.data_dir)?;
+    let clock_file = raw
+        .testing
+        .and_then(|t| t.clock_file)
+        .map(|f| ck.resolve(&f));
     Ok(Config {
         server,
         plugins,
         tenants,
         admin,
+        trust,
+        licence,
+        clock_file,
         source: path.to_path_buf(),
     })
 }
 
 impl Checker<'_> {
+    fn licence(
+        &self,
+        raw: Option<RawLicence>,
+        data_dir: &Path,
+    ) -> Result<LicenceConfig, ConfigError> {
+        let Some(l) = raw else {
+            return Ok(LicenceConfig {
+                site: String::new(),
+                dir: data_dir.join("licences"),
+                issuer_keys: Vec::new(),
+            });
+        };
+        let site = match &l.site {
+            None => String::new(),
+            Some(v) => {
+                let site = v.get_ref().trim().to_ascii_lowercase();
+                if site.is_empty() || site.contains(char::is_whitespace) || site == "*" {
+                    return Err(self.err(
+                        Some(v.span()),
+                        "licence.site: the name of this installation as licences state it, \
+                         like \"pbx1.example.com\"",
+                    ));
+                }
+                site
+            }
+        };
+        Ok(LicenceConfig {
+            site,
+            dir: l
+                .dir
+                .as_deref()
+                .map(|d| self.resolve(d))
+                .unwrap_or_else(|| data_dir.join("licences")),
+            issuer_keys: l.issuer_keys.iter().map(|k| self.resolve(k)).collect(),
+        })
+    }
+
     fn admin(&self, raw: Option<RawAdmin>) -> Result<AdminConfig, ConfigError> {
         let Some(a) = raw else {
             return Ok(AdminConfig::default());

@@ -110,6 +110,11 @@ pub struct Setup {
     pub admin: Vec<String>,
     /// RTP port range instead of the default 200 ports per PBX (load tests).
     pub rtp_ports: Option<(u16, u16)>,
+    /// Tables placed before the tenants: by default `[trust] allow_unsigned
+    /// = true` (the test plugins are built locally and unsigned); tests of
+    /// packages, trust and licences put their own `[trust]`, `[licence]`
+    /// and `[testing]` here.
+    pub tables: String,
 }
 
 /// The operator's admin API token in test configs.
@@ -134,6 +139,7 @@ impl Default for Setup {
             plugin_grants: Vec::new(),
             admin: Vec::new(),
             rtp_ports: None,
+            tables: "[trust]\nallow_unsigned = true\n".to_string(),
         }
     }
 }
@@ -169,6 +175,8 @@ impl Setup {
                 s.push_str(&format!("\"{d}\" = \"{}\"\n", tenant_token(d)));
             }
         }
+        s.push('\n');
+        s.push_str(&self.tables);
         s.push_str(&format!("\n[[tenant]]\ndomain = \"{DOMAIN}\"\n"));
         for (ext, pw) in &self.users {
             s.push_str(&format!(
@@ -270,7 +278,33 @@ impl Pbx {
         pbx
     }
 
+    /// Like [`Pbx::start`], but a host that exits before it is ready is an
+    /// `Err` with its log (for tests of refused configurations).
+    pub fn try_start(setup: &Setup) -> Result<Pbx, String> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config_path = dir.path().join("plugboard.toml");
+        std::fs::write(&config_path, setup.render(dir.path())).expect("write config");
+        let log_path = dir.path().join("plugboard.log");
+        let mut pbx = Pbx {
+            child: None,
+            udp: "0.0.0.0:0".parse().expect("addr"),
+            tcp: "0.0.0.0:0".parse().expect("addr"),
+            admin: None,
+            dir,
+            config_path,
+            log_path,
+        };
+        pbx.try_spawn()?;
+        Ok(pbx)
+    }
+
     fn spawn(&mut self) {
+        if let Err(log) = self.try_spawn() {
+            panic!("plugboard did not become ready; log:\n{log}");
+        }
+    }
+
+    fn try_spawn(&mut self) -> Result<(), String> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -308,10 +342,16 @@ impl Pbx {
                             self.admin = a.parse().ok();
                         }
                     }
-                    return;
+                    return Ok(());
                 }
                 Ok(_) => {}
-                Err(_) => panic!("plugboard did not become ready; log:\n{}", self.log()),
+                Err(_) => {
+                    if let Some(c) = self.child.as_mut() {
+                        let _ = c.kill();
+                        let _ = c.wait();
+                    }
+                    return Err(self.log());
+                }
             }
         }
     }
@@ -581,4 +621,110 @@ pub fn call_in_background(
             "-timeout_error",
         ],
     )
+}
+
+/// Runs the `plugboard` binary with `args` and no admin API (the offline
+/// commands: keys, packages, licences), bounded to 120 s.
+pub fn plugboard(args: &[&str]) -> Output {
+    let child = Command::new(plugboard_bin())
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn plugboard");
+    wait_bounded(child, Duration::from_secs(120))
+}
+
+/// A real OCI distribution registry (Debian's `docker-registry`) on a free
+/// loopback port, storing into a temporary folder; killed on drop.
+pub struct OciRegistry {
+    child: Child,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl OciRegistry {
+    /// Starts the registry and waits (at most 15 s) until `/v2/` answers.
+    pub fn start() -> OciRegistry {
+        let bin = Path::new("/usr/bin/docker-registry");
+        assert!(
+            bin.exists(),
+            "{} is missing: run scripts/install-deps.sh --test (Debian package docker-registry)",
+            bin.display()
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
+                 http:\n  addr: {addr}\n",
+                dir.path().join("storage").display()
+            ),
+        )
+        .expect("registry config");
+        let child = Command::new(bin)
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn docker-registry");
+        let mut reg = OciRegistry {
+            child,
+            addr,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(mut s) = std::net::TcpStream::connect(&reg.addr) {
+                use std::io::{Read, Write};
+                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+                let _ = write!(s, "GET /v2/ HTTP/1.0\r\nHost: {}\r\n\r\n", reg.addr);
+                let mut head = [0u8; 12];
+                if s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.") {
+                    return reg;
+                }
+            }
+            if let Ok(Some(st)) = reg.child.try_wait() {
+                panic!("docker-registry exited at start: {st}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "docker-registry did not answer in 15 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for OciRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Enables plugin `name` for `domain` with `grants` in one tenant document
+/// (the grants route accepts enabled plugins only), as the operator.
+/// Returns the status and body of the PUT.
+pub fn enable_with_grants(
+    pbx: &Pbx,
+    domain: &str,
+    name: &str,
+    grants: &[&str],
+) -> (u16, serde_json::Value) {
+    let path = format!("/v1/tenants/{domain}");
+    let (st, mut doc) = pbx.api("GET", &path, OPERATOR_TOKEN, None);
+    assert_eq!(st, 200, "{doc}");
+    let plugins = doc["plugins"].as_array_mut().expect("plugins array");
+    plugins.retain(|p| p["name"] != name);
+    plugins.push(serde_json::json!({"name": name, "grants": grants}));
+    pbx.api("PUT", &path, OPERATOR_TOKEN, Some(&doc))
 }

@@ -308,6 +308,30 @@ impl AdminBackend for Fake {
         Ok(v)
     }
 
+    async fn list_trust(&self) -> Result<Value, ApiError> {
+        Ok(json!([]))
+    }
+
+    async fn add_trust(&self, public_key: String) -> Result<Value, ApiError> {
+        Ok(json!({"public_key": public_key}))
+    }
+
+    async fn remove_trust(&self, key_id: &str) -> Result<Value, ApiError> {
+        Err(ApiError::not_found(format!("no trusted key {key_id}")))
+    }
+
+    async fn licence_status(&self) -> Result<Value, ApiError> {
+        Ok(json!({"state": {"kind": "unlicensed"}}))
+    }
+
+    async fn put_licence(&self, name: &str, text: String) -> Result<Value, ApiError> {
+        Ok(json!({"name": name, "bytes": text.len()}))
+    }
+
+    async fn delete_licence(&self, name: &str) -> Result<Value, ApiError> {
+        Err(ApiError::not_found(format!("no licence {name}")))
+    }
+
     async fn uninstall_plugin(&self, name: &str, version: &str) -> Result<Value, ApiError> {
         let mut installed = self.installed.lock().unwrap();
         let before = installed.len();
