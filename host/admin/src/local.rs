@@ -7,7 +7,7 @@ use std::path::Path;
 
 use base64::Engine as _;
 use plugboard_registry::keys::{PublicKey, SecretKey};
-use plugboard_registry::oci::{Client, ClientOptions, Reference};
+use plugboard_registry::oci::{Client, ClientOptions, Reference, VersionSpec};
 use plugboard_registry::package::Package;
 use plugboard_registry::trust::{TrustStore, verify};
 use serde_json::{Value, json};
@@ -142,6 +142,19 @@ pub(crate) async fn run(cmd: Command, out: &mut (impl Write + Send)) -> Result<(
         }) => {
             let pkg = read_package(&package)?;
             let r = Reference::parse(&reference).map_err(|e| e.to_string())?;
+            let (_, version) = pkg.name_version().map_err(|e| e.to_string())?;
+            // The tag is the package's version; a reference naming another is a mistake.
+            let named = match &r.version {
+                VersionSpec::Latest => None,
+                VersionSpec::Exact(v) => Some(v.to_string()),
+                VersionSpec::Req(req) => Some(req.to_string()),
+            };
+            if let Some(named) = named.filter(|n| *n != version.to_string()) {
+                return Err(format!(
+                    "{reference} names version {named}, but the package is version {version}; \
+                     give the repository without a version (the tag is the package's version)"
+                ));
+            }
             let client = client(&r.registry, plain_http);
             let pushed = client
                 .push(&pkg, &r.registry, &r.repository)

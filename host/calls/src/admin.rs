@@ -199,6 +199,58 @@ fn user_json(u: &plugboard_tenants::User) -> Value {
     json!({"extension": u.extension, "display_name": u.display_name})
 }
 
+/// The licence in Prometheus terms: state (one sample set to 1), days left,
+/// capacity in force per item (-1 = unlimited) and calls counted now.
+fn licence_metrics(l: &crate::licensing::Licences) -> Vec<Metric> {
+    use plugboard_license::Item;
+    let status = l.current().status();
+    let state = serde_json::to_value(&status.state)
+        .ok()
+        .and_then(|v| v["kind"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let gauge = |name: &str, help: &str, samples| Metric {
+        name: name.into(),
+        help: help.into(),
+        kind: MetricKind::Gauge,
+        samples,
+    };
+    let limit = |i: Item| status.effective.get(i).map_or(-1.0, f64::from);
+    vec![
+        gauge(
+            "plugboard_licence_state",
+            "Licence state (1 for the current one)",
+            vec![Sample::new(&[("state", &state)], 1.0)],
+        ),
+        gauge(
+            "plugboard_licence_days_left",
+            "Whole days until the site licence expires (absent without one)",
+            status
+                .days_left
+                .map(|d| vec![Sample::new(&[], d as f64)])
+                .unwrap_or_default(),
+        ),
+        gauge(
+            "plugboard_licence_capacity",
+            "Capacity in force per item (-1 = unlimited)",
+            [Item::Calls, Item::Tenants, Item::Mailboxes]
+                .into_iter()
+                .map(|i| {
+                    let name = serde_json::to_value(i)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default();
+                    Sample::new(&[("item", &name)], limit(i))
+                })
+                .collect(),
+        ),
+        gauge(
+            "plugboard_licence_calls_in_use",
+            "Calls counted against the licensed capacity now",
+            vec![Sample::new(&[], f64::from(l.calls_in_use()))],
+        ),
+    ]
+}
+
 fn key_json(k: &plugboard_registry::keys::PublicKey) -> Value {
     json!({"signer": k.signer, "key_id": k.id().0, "public": k.to_base64()})
 }
@@ -406,6 +458,7 @@ impl AdminBackend for Backend {
                 })
                 .collect(),
         });
+        out.extend(licence_metrics(&self.core.licences));
         Ok(out)
     }
 

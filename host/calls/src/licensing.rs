@@ -136,7 +136,13 @@ impl Licences {
     /// Checks a licence file before it is installed: it must parse, verify
     /// with an issuer or vendor key and be for this site.
     pub fn check(&self, name: &str, text: &str) -> Result<(), String> {
-        let l = Licensing::from_texts(self.setup.clone(), &[(name, text)]);
+        // A throwaway grace log: a refused upload must not start the grace
+        // period of a file that was never installed.
+        let setup = plugboard_license::Setup {
+            grace: Arc::new(plugboard_license::MemoryLog::new()),
+            ..self.setup.clone()
+        };
+        let l = Licensing::from_texts(setup, &[(name, text)]);
         match l.status().problems.first() {
             Some(p) => Err(p.clone()),
             None => Ok(()),

@@ -21,7 +21,6 @@
 //! and removal through [`Prompts`] also drop the entry at once.
 
 use std::collections::HashMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
@@ -251,34 +250,14 @@ fn is_missing(e: &std::io::Error) -> bool {
     )
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same folder,
-/// fsynced, renamed over `path`, then the folder fsynced.
+/// Writes `bytes` to `path` atomically (temporary file, fsync, rename, fsync
+/// of the folder), creating the folder first. The temporary name starts with
+/// '.', so no prompt name can refer to it.
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| std::io::Error::other("no parent folder"))?;
-    std::fs::create_dir_all(dir)?;
-    let file_name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| std::io::Error::other("no file name"))?;
-    // Starts with '.', so no prompt name can refer to it.
-    let tmp = dir.join(format!(".{file_name}.{:016x}.tmp", rand::random::<u64>()));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
     }
-    result
+    plugboard_registry::fsutil::write_atomic(path, bytes)
 }
 
 impl Prompts {

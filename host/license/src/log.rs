@@ -3,7 +3,6 @@
 //! was last sent for it. Both are keyed by the file's SHA-256.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -127,25 +126,8 @@ impl FileGraceLog {
 }
 
 fn write_atomically(path: &Path, entries: &Entries) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "licence-log".into());
-    let tmp = dir.join(format!(".{name}.tmp"));
     let json = serde_json::to_vec_pretty(entries).map_err(std::io::Error::other)?;
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(&json)?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, path)?;
-    // Make the rename itself durable.
-    #[cfg(unix)]
-    std::fs::File::open(dir)?.sync_all()?;
-    Ok(())
+    plugboard_registry::fsutil::write_atomic(path, &json)
 }
 
 impl GraceLog for FileGraceLog {

@@ -598,11 +598,15 @@ impl Licensing {
         let now = self.clock.now();
         let mut why_not = Vec::new();
         for l in &self.licences {
-            let carries = l
-                .file
-                .entitlements
-                .iter()
-                .any(|e| e.feature == feature && e.covers(tenant));
+            // A site licence's `features` unlock a feature for every tenant;
+            // an `[[entitlement]]` for the tenants it names.
+            let site_wide = matches!(l.role, Role::Site { .. } | Role::Failed { .. })
+                && l.file.features.iter().any(|f| f == feature);
+            let carries = site_wide
+                || l.file
+                    .entitlements
+                    .iter()
+                    .any(|e| e.feature == feature && e.covers(tenant));
             if !carries {
                 continue;
             }

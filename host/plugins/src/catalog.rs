@@ -260,11 +260,16 @@ impl Catalog {
         let final_dir = self.dir.join(&m.name).join(m.version.to_string());
         if let Some(existing) = self.get(&m.name, Some(&m.version)) {
             let sha = hex::encode(Sha256::digest(bytes));
-            if existing.sha256 == sha && existing.location == final_dir {
+            let same_signer = existing.signer.as_ref() == provenance.map(|p| &p.signer);
+            if existing.sha256 == sha
+                && existing.location == final_dir
+                && existing.manifest == m
+                && same_signer
+            {
                 return Ok(existing);
             }
             return Err(CatalogError::Conflict(format!(
-                "{} {} is already installed with different content; publish a new version",
+                "{} {} is already installed with a different component, manifest or signature; publish a new version",
                 m.name, m.version
             )));
         }

@@ -68,11 +68,50 @@ fn an_exact_manifest_installs_and_survives_a_reopen() {
             ),
             Err(CatalogError::Conflict(_))
         ));
+        // The same bytes with another manifest, or now with a signer: refused too.
+        assert!(matches!(
+            c.install(
+                &ECHO.replace("contract", "description = \"changed\"\ncontract"),
+                &bytes,
+                None
+            ),
+            Err(CatalogError::Conflict(_))
+        ));
+        let signed = plugboard_plugins::Provenance {
+            signer: plugboard_plugins::Signer {
+                name: "acme".into(),
+                key_id: "ed25519:0011223344556677".into(),
+            },
+            signature: "signer = \"acme\"\nkey_id = \"ed25519:0011223344556677\"\n".into(),
+        };
+        assert!(matches!(
+            c.install(ECHO, &bytes, Some(&signed)),
+            Err(CatalogError::Conflict(_))
+        ));
     }
     let c = catalog(dir.path());
     assert!(
         c.get("echo-info", None).is_some(),
         "reloaded from the catalog dir"
+    );
+    // A signed version keeps its signer across a reopen (from plugin.sig).
+    let other_dir = tempfile::tempdir().unwrap();
+    {
+        let c = catalog(other_dir.path());
+        let signed = plugboard_plugins::Provenance {
+            signer: plugboard_plugins::Signer {
+                name: "acme".into(),
+                key_id: "ed25519:0011223344556677".into(),
+            },
+            signature: "signer = \"acme\"\nkey_id = \"ed25519:0011223344556677\"\n".into(),
+        };
+        c.install(ECHO, &bytes, Some(&signed)).unwrap();
+    }
+    let c = catalog(other_dir.path());
+    let i = c.get("echo-info", None).unwrap();
+    assert_eq!(
+        i.signer.as_ref().map(|s| s.key_id.as_str()),
+        Some("ed25519:0011223344556677")
     );
 }
 

@@ -246,6 +246,14 @@ fn licence_states_entitlements_and_capacity() {
     set_clock(&clock, "2027-07-05T12:00:00Z");
     let v = wait_state(&pbx, "expired");
     assert_eq!(v["effective"]["calls"], 5, "{v}");
+    let (st, metrics) = pbx.api("GET", "/v1/metrics", OPERATOR_TOKEN, None);
+    assert_eq!(st, 200);
+    let metrics = metrics.as_str().unwrap_or_default().to_string();
+    assert!(
+        metrics.contains("plugboard_licence_state{state=\"expired\"} 1")
+            && metrics.contains("plugboard_licence_capacity{item=\"calls\"} 5"),
+        "{metrics}"
+    );
     assert_eq!(v["next"]["state"]["kind"], "demo", "{v}");
     let p102 = free_udp_port();
     register_at(&pbx, "102", p102);

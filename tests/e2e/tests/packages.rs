@@ -107,6 +107,14 @@ fn signed_packages_through_an_oci_registry() {
         );
         pushed.push(out);
     }
+    // The tag is the package's version: a reference naming another is refused.
+    let out = plugboard(&[
+        "plugin",
+        "push",
+        s(&w.join("echo-info.pbpkg")),
+        &format!("oci://{}/acme/echo-info@9.9.9", registry.addr),
+    ]);
+    refused(&out, "push under another version", "names version 9.9.9");
     // Verifying against the wrong key names the problem.
     let out = plugboard(&[
         "plugin",

@@ -504,6 +504,25 @@ fn entitlements_cover_listed_tenants_or_all() {
 }
 
 #[test]
+fn site_features_unlock_for_every_tenant_but_not_from_a_vendor_licence() {
+    let fx = Fx::new("2027-03-01T00:00:00Z");
+    let l = fx.licensing(&[&fx.site_licence(BODY)]);
+    assert_eq!(l.entitled("recording", None, "a.example.com"), Ok(()));
+    assert_eq!(l.entitled("recording", None, "z.example.com"), Ok(()));
+    // A vendor cannot grant site features: only entitlements count there.
+    let l = fx.licensing(&[&file::sign(BODY, &fx.vendor).unwrap()]);
+    let acme = fx.vendor.public().id();
+    assert!(
+        l.entitled("recording", Some(&acme), "a.example.com")
+            .is_err()
+    );
+    // At the demo level the features lapse with the licence.
+    fx.set("2028-02-01T00:00:00Z");
+    let l = fx.licensing(&[&fx.site_licence(BODY)]);
+    assert!(l.entitled("recording", None, "a.example.com").is_err());
+}
+
+#[test]
 fn a_vendor_licence_entitles_only_that_vendors_plugins_and_sets_no_capacity() {
     let fx = Fx::new("2027-03-01T00:00:00Z");
     let vendor_licence = file::sign(BODY, &fx.vendor).unwrap();
