@@ -115,13 +115,18 @@ fn decode32(what: &str, text: &str) -> Result<[u8; 32], KeyError> {
         .map_err(|b: Vec<u8>| KeyError::Format(format!("{what} has {} bytes, not 32", b.len())))
 }
 
-fn check_signer(signer: &str) -> Result<(), KeyError> {
-    let ok = !signer.is_empty()
-        && signer.len() <= 64
-        && signer
+/// Whether `label` is a safe short name (signers, file names): 1-64 ASCII
+/// letters, digits, '-', '_' or '.'.
+pub fn is_label(label: &str) -> bool {
+    !label.is_empty()
+        && label.len() <= 64
+        && label
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+fn check_signer(signer: &str) -> Result<(), KeyError> {
+    if is_label(signer) {
         Ok(())
     } else {
         Err(KeyError::Format(format!(

@@ -257,13 +257,7 @@ fn key_json(k: &plugboard_registry::keys::PublicKey) -> Value {
 
 /// Licence file names: letters, digits, '-', '_' and '.', not starting with '.'.
 fn check_licence_name(name: &str) -> Result<(), ApiError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
+    if plugboard_registry::keys::is_label(name) && !name.starts_with('.') {
         Ok(())
     } else {
         Err(ApiError::bad_request(format!(

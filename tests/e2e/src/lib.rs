@@ -261,21 +261,8 @@ impl Pbx {
     /// Starts plugboard with `setup` and waits for its ready line (at most 60 s:
     /// the first start compiles plugins).
     pub fn start(setup: &Setup) -> Pbx {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config_path = dir.path().join("plugboard.toml");
-        std::fs::write(&config_path, setup.render(dir.path())).expect("write config");
-        let log_path = dir.path().join("plugboard.log");
-        let mut pbx = Pbx {
-            child: None,
-            udp: "0.0.0.0:0".parse().expect("addr"),
-            tcp: "0.0.0.0:0".parse().expect("addr"),
-            admin: None,
-            dir,
-            config_path,
-            log_path,
-        };
-        pbx.spawn();
-        pbx
+        Pbx::try_start(setup)
+            .unwrap_or_else(|log| panic!("plugboard did not become ready; log:\n{log}"))
     }
 
     /// Like [`Pbx::start`], but a host that exits before it is ready is an
@@ -536,8 +523,15 @@ pub fn register_at(pbx: &Pbx, user: &str, port: u16) {
 
 /// Starts a SIPp callee on `port` running `scenario`, echoing RTP on `media`.
 pub fn callee(pbx: &Pbx, scenario: &str, port: u16, media: u16) -> Child {
+    callee_for(pbx, scenario, port, media, 1)
+}
+
+/// [`callee`] answering `calls` calls (at most 60 s).
+pub fn callee_for(pbx: &Pbx, scenario: &str, port: u16, media: u16, calls: u32) -> Child {
     let p = port.to_string();
     let mp = media.to_string();
+    let m = calls.to_string();
+    let limit = if calls > 1 { "60s" } else { "30s" };
     sipp_spawn(
         scenario,
         pbx.udp,
@@ -548,9 +542,9 @@ pub fn callee(pbx: &Pbx, scenario: &str, port: u16, media: u16) -> Child {
             &mp,
             "-rtp_echo",
             "-m",
-            "1",
+            &m,
             "-timeout",
-            "30s",
+            limit,
             "-timeout_error",
         ],
     )
@@ -590,37 +584,48 @@ pub fn call_in_background(
     pbx: &Pbx,
     domain: &str,
     scenario: &str,
+    from: (&str, &str),
+    number: &str,
+    timeout_s: u64,
+) -> Child {
+    calls_in_background(pbx, domain, scenario, from, number, &["-m", "1"], timeout_s)
+}
+
+/// Several SIPp calls of `scenario` in tenant `domain` from user `(name,
+/// password)` to `number`; `calls` are SIPp's count and pacing options
+/// (e.g. `["-m", "5", "-l", "5", "-r", "20"]`). Not waited for.
+pub fn calls_in_background(
+    pbx: &Pbx,
+    domain: &str,
+    scenario: &str,
     (from, password): (&str, &str),
     number: &str,
+    calls: &[&str],
     timeout_s: u64,
 ) -> Child {
     let mp = free_udp_port().to_string();
     let limit = format!("{timeout_s}s");
-    sipp_spawn(
-        scenario,
-        pbx.udp,
-        &[
-            "-key",
-            "domain",
-            domain,
-            "-s",
-            number,
-            "-key",
-            "caller",
-            from,
-            "-au",
-            from,
-            "-ap",
-            password,
-            "-m",
-            "1",
-            "-mp",
-            &mp,
-            "-timeout",
-            &limit,
-            "-timeout_error",
-        ],
-    )
+    let mut args = vec![
+        "-key",
+        "domain",
+        domain,
+        "-s",
+        number,
+        "-key",
+        "caller",
+        from,
+        "-au",
+        from,
+        "-ap",
+        password,
+        "-mp",
+        &mp,
+        "-timeout",
+        &limit,
+        "-timeout_error",
+    ];
+    args.extend_from_slice(calls);
+    sipp_spawn(scenario, pbx.udp, &args)
 }
 
 /// Runs the `plugboard` binary with `args` and no admin API (the offline

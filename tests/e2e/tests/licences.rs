@@ -49,6 +49,12 @@ fn wait_state(pbx: &Pbx, state: &str) -> Value {
     }
 }
 
+/// A call from 101 into the licensed plugin on 500 is answered and ends well.
+fn plugin_answers(pbx: &Pbx, what: &str) {
+    let out = call(pbx, "uac_gets_bye.xml", "101", "500", 30);
+    assert!(out.status.success(), "{what}: {}", describe(&out));
+}
+
 /// The marks of the reminders sent, once there are at least `n` (at most 10 s).
 fn reminder_marks(pbx: &Pbx, n: usize) -> Vec<u64> {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -214,12 +220,7 @@ fn licence_states_entitlements_and_capacity() {
         ),
         "dialplan",
     );
-    let out = call(&pbx, "uac_gets_bye.xml", "101", "500", 30);
-    assert!(
-        out.status.success(),
-        "licensed plugin call: {}",
-        describe(&out)
-    );
+    plugin_answers(&pbx, "licensed plugin call");
 
     // 90 days before expiry: reminders at 90 (once, even if time jumps), then daily.
     set_clock(&clock, "2027-04-15T12:00:00Z");
@@ -257,79 +258,29 @@ fn licence_states_entitlements_and_capacity() {
     assert_eq!(v["next"]["state"]["kind"], "demo", "{v}");
     let p102 = free_udp_port();
     register_at(&pbx, "102", p102);
-    let answering = sipp_spawn(
-        "uas.xml",
-        pbx.udp,
-        &[
-            "-p",
-            &p102.to_string(),
-            "-mp",
-            &free_udp_port().to_string(),
-            "-rtp_echo",
-            "-m",
-            "5",
-            "-timeout",
-            "60s",
-            "-timeout_error",
-        ],
-    );
+    let answering = callee_for(&pbx, "uas.xml", p102, free_udp_port(), 5);
     std::thread::sleep(Duration::from_millis(300));
-    let load = sipp_spawn(
+    let five = ["-m", "5", "-l", "5", "-r", "20"];
+    let load = calls_in_background(
+        &pbx,
+        DOMAIN,
         "uac_call.xml",
-        pbx.udp,
-        &[
-            "-key",
-            "domain",
-            DOMAIN,
-            "-s",
-            "102",
-            "-key",
-            "caller",
-            "101",
-            "-au",
-            "101",
-            "-ap",
-            "pw101",
-            "-m",
-            "5",
-            "-l",
-            "5",
-            "-r",
-            "20",
-            "-mp",
-            &free_udp_port().to_string(),
-            "-timeout",
-            "60s",
-            "-timeout_error",
-        ],
+        ("101", "pw101"),
+        "102",
+        &five,
+        60,
     );
     std::thread::sleep(Duration::from_millis(1500));
-    let over = sipp(
-        "uac_expect_503_licence.xml",
-        pbx.udp,
-        &[
-            "-key",
-            "domain",
+    let over = wait_bounded(
+        calls_in_background(
+            &pbx,
             DOMAIN,
-            "-s",
+            "uac_expect_503_licence.xml",
+            ("103", "pw103"),
             "500",
-            "-key",
-            "caller",
-            "103",
-            "-au",
-            "103",
-            "-ap",
-            "pw103",
-            "-m",
-            "5",
-            "-r",
-            "20",
-            "-mp",
-            &free_udp_port().to_string(),
-            "-timeout",
-            "30s",
-            "-timeout_error",
-        ],
+            &["-m", "5", "-r", "20"],
+            30,
+        ),
         Duration::from_secs(40),
     );
     assert!(
@@ -347,12 +298,7 @@ fn licence_states_entitlements_and_capacity() {
             .success()
     );
     // Expired, the entitlement still holds: tenant A's plugin answers.
-    let out = call(&pbx, "uac_gets_bye.xml", "101", "500", 30);
-    assert!(
-        out.status.success(),
-        "entitled while expired: {}",
-        describe(&out)
-    );
+    plugin_answers(&pbx, "entitled while expired");
 
     // 60 days after expiry: the demo level, 1 call and 10 mailboxes. Nothing is
     // hidden: the existing users stay; only new ones beyond 10 are refused.
