@@ -650,8 +650,13 @@ impl Client {
                 )));
             }
         };
-        let total: i64 = manifest.config.size + manifest.layers.iter().map(|l| l.size).sum::<i64>();
-        if total < 0 || total as u64 > crate::package::MAX_PACKAGE_BYTES {
+        // Declared sizes come from the registry: no overflow, no negative size.
+        let total = std::iter::once(manifest.config.size)
+            .chain(manifest.layers.iter().map(|l| l.size))
+            .try_fold(0u64, |sum, size| {
+                u64::try_from(size).ok().and_then(|s| sum.checked_add(s))
+            });
+        if total.is_none_or(|t| t > crate::package::MAX_PACKAGE_BYTES) {
             return Err(not_pkg(format!(
                 "it is larger than {} bytes",
                 crate::package::MAX_PACKAGE_BYTES
@@ -671,6 +676,14 @@ impl Client {
                         registry: registry.clone(),
                         source,
                     })?;
+                // oci-client checks the digest; the size is checked here too.
+                if out.len() as u64 != desc.size.max(0) as u64 {
+                    return Err(not_pkg(format!(
+                        "its {what} has {} bytes, the manifest says {}",
+                        out.len(),
+                        desc.size
+                    )));
+                }
                 Ok::<_, OciError>(out)
             }
         };

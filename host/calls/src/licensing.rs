@@ -119,17 +119,22 @@ impl Licences {
     /// Re-reads the licence folder (after a change through the API, or
     /// when the files changed on disk).
     pub fn reload(&self) {
-        *self.fingerprint.lock().expect("fingerprint lock") = fingerprint(&self.dir);
+        // One reload at a time, fingerprint to store: a slower, older load
+        // can never replace a newer one.
+        let mut seen = self.fingerprint.lock().expect("fingerprint lock");
+        *seen = fingerprint(&self.dir);
         self.current
             .store(Arc::new(Licensing::load_dir(self.setup.clone(), &self.dir)));
     }
 
     fn reload_if_changed(&self) {
+        let mut seen = self.fingerprint.lock().expect("fingerprint lock");
         let now = fingerprint(&self.dir);
-        let changed = *self.fingerprint.lock().expect("fingerprint lock") != now;
-        if changed {
+        if *seen != now {
             info!(dir = %self.dir.display(), "licence files changed: reloading");
-            self.reload();
+            *seen = now;
+            self.current
+                .store(Arc::new(Licensing::load_dir(self.setup.clone(), &self.dir)));
         }
     }
 

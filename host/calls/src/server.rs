@@ -182,18 +182,24 @@ impl Server {
                     p.path.display()
                 )
             };
-            let provenance = crate::licensing::configured_package(&p.path)
-                .and_then(|pkg| {
-                    crate::licensing::admit_package(
-                        &trust,
-                        config.trust.allow_unsigned,
-                        &pkg,
-                        &p.path.display().to_string(),
-                    )
-                })
+            let pkg = crate::licensing::configured_package(&p.path)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", context()))?;
+            let provenance = crate::licensing::admit_package(
+                &trust,
+                config.trust.allow_unsigned,
+                &pkg,
+                &p.path.display().to_string(),
+            )
+            .map_err(|e| anyhow::anyhow!("{}: {e}", context()))?;
+            // Exactly the bytes just checked are loaded.
             let installed = catalog
-                .load_configured(&p.name, &p.path, provenance.map(|p| p.signer))
+                .load_configured(
+                    &p.name,
+                    &p.path,
+                    &pkg.manifest,
+                    &pkg.component,
+                    provenance.map(|p| p.signer),
+                )
                 .with_context(context)?;
             info!(plugin = %p.name, version = %installed.manifest.version, path = %p.path.display(), "plugin loaded");
         }

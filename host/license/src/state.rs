@@ -640,8 +640,22 @@ impl Licensing {
                     }
                 }
                 Role::Failed { reason, until } => {
-                    if now < *until {
+                    // Only while the site is in grace on this very file: a
+                    // failed file never adds entitlements next to a valid
+                    // licence.
+                    let in_grace = matches!(
+                        self.evaluate(now),
+                        Eval { state: State::Grace { .. }, licence: Some(g) }
+                            if std::ptr::eq(g, l)
+                    );
+                    if now < *until && in_grace {
                         return Ok(());
+                    }
+                    if now < *until {
+                        why_not.push(format!(
+                            "{lic} failed validation ({reason}); another licence is in force"
+                        ));
+                        continue;
                     }
                     why_not.push(format!(
                         "{lic} failed validation ({reason}) and its grace period ended {}, demo level",

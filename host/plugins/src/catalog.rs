@@ -117,6 +117,9 @@ pub struct Catalog {
     runtime: Runtime,
     dir: PathBuf,
     plugins: RwLock<BTreeMap<String, Versions>>,
+    /// Serialises installs and uninstalls: the existence check, the disk
+    /// write and the insert happen as one step.
+    install_lock: std::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Catalog {
@@ -143,6 +146,7 @@ impl Catalog {
             runtime,
             dir: dir.to_path_buf(),
             plugins: RwLock::new(BTreeMap::new()),
+            install_lock: std::sync::Mutex::new(()),
         };
         for name_dir in read_dirs(dir) {
             for version_dir in read_dirs(&name_dir) {
@@ -180,7 +184,7 @@ impl Catalog {
         let bytes = std::fs::read(dir.join(COMPONENT))
             .map_err(|e| CatalogError::Io(format!("{}: {e}", dir.join(COMPONENT).display())))?;
         let mut installed = self.check(&text, &bytes, dir)?;
-        installed.signer = read_signer(&dir.join(SIGNATURE))?;
+        installed.signer = read_signer(dir, &text, &bytes)?;
         Ok(installed)
     }
 
@@ -258,13 +262,15 @@ impl Catalog {
         let m = Manifest::parse(manifest)
             .map_err(|e| CatalogError::Invalid(format!("plugin.toml: {e}")))?;
         let final_dir = self.dir.join(&m.name).join(m.version.to_string());
+        // Compile and check outside the lock (seconds for large components).
+        let mut installed = self.check(manifest, bytes, &final_dir)?;
+        installed.signer = provenance.map(|p| p.signer.clone());
+        let _serial = self.install_lock.lock().expect("install lock");
         if let Some(existing) = self.get(&m.name, Some(&m.version)) {
-            let sha = hex::encode(Sha256::digest(bytes));
-            let same_signer = existing.signer.as_ref() == provenance.map(|p| &p.signer);
-            if existing.sha256 == sha
+            if existing.sha256 == installed.sha256
                 && existing.location == final_dir
                 && existing.manifest == m
-                && same_signer
+                && existing.signer == installed.signer
             {
                 return Ok(existing);
             }
@@ -273,8 +279,6 @@ impl Catalog {
                 m.name, m.version
             )));
         }
-        let mut installed = self.check(manifest, bytes, &final_dir)?;
-        installed.signer = provenance.map(|p| p.signer.clone());
         write_version_dir(
             &final_dir,
             manifest,
@@ -300,41 +304,39 @@ impl Catalog {
         self.install(&text, &bytes, None)
     }
 
-    /// Loads a plugin named in the configuration file: the component at
-    /// `component` with `plugin.toml` beside it, used in place (not copied).
-    /// A version already installed with the same bytes is reused. `signer`
-    /// is who signed it (checked by the caller), if anyone.
+    /// Loads a plugin named in the configuration file: the component read
+    /// from `component` with the `plugin.toml` beside it, used in place (not
+    /// copied). The caller reads both (and checks the signature) once and
+    /// hands over exactly the bytes it checked. A version already installed
+    /// with the same component, manifest and signer is reused.
     pub fn load_configured(
         &self,
         name: &str,
         component: &Path,
+        manifest: &str,
+        bytes: &[u8],
         signer: Option<Signer>,
     ) -> Result<Arc<Installed>, CatalogError> {
-        let folder = component.parent().unwrap_or(Path::new("."));
-        let manifest_path = folder.join(MANIFEST);
-        let text = std::fs::read_to_string(&manifest_path).map_err(|e| {
-            CatalogError::Invalid(format!(
-                "cannot read the manifest {} (every component needs a plugin.toml beside it): {e}",
-                manifest_path.display()
-            ))
-        })?;
-        let bytes = std::fs::read(component)
-            .map_err(|e| CatalogError::Io(format!("cannot read {}: {e}", component.display())))?;
-        let mut installed = self.check(&text, &bytes, component)?;
+        let mut installed = self.check(manifest, bytes, component)?;
         installed.signer = signer;
         if installed.manifest.name != name {
             return Err(CatalogError::Invalid(format!(
-                "{} names the plugin {:?}, not {name:?}",
-                manifest_path.display(),
+                "the plugin.toml beside {} names the plugin {:?}, not {name:?}",
+                component.display(),
                 installed.manifest.name
             )));
         }
+        let _serial = self.install_lock.lock().expect("install lock");
         if let Some(existing) = self.get(name, Some(&installed.manifest.version)) {
-            if existing.sha256 == installed.sha256 {
+            if existing.sha256 == installed.sha256
+                && existing.manifest == installed.manifest
+                && existing.signer == installed.signer
+            {
                 return Ok(existing);
             }
             return Err(CatalogError::Conflict(format!(
-                "{name} {} from {} differs from the installed {name} {}; bump its version",
+                "{name} {} from {} differs from the installed {name} {} (component, manifest \
+                 or signature); bump its version",
                 installed.manifest.version,
                 component.display(),
                 installed.manifest.version
@@ -370,6 +372,7 @@ impl Catalog {
         name: &str,
         version: &semver::Version,
     ) -> Result<Arc<Installed>, CatalogError> {
+        let _serial = self.install_lock.lock().expect("install lock");
         let mut map = self.plugins.write().expect("catalog lock");
         let versions = map
             .get_mut(name)
@@ -384,7 +387,7 @@ impl Catalog {
                 installed.location.display()
             )));
         }
-        let tmp = managed.with_extension("tmp");
+        let tmp = tmp_dir(&managed);
         std::fs::rename(&managed, &tmp)
             .and_then(|_| std::fs::remove_dir_all(&tmp))
             .map_err(|e| CatalogError::Io(format!("cannot remove {}: {e}", managed.display())))?;
@@ -419,23 +422,39 @@ fn read_dirs(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Reads the signer of an installed version from its `plugin.sig`, if any.
-fn read_signer(path: &Path) -> Result<Option<Signer>, CatalogError> {
-    #[derive(serde::Deserialize)]
-    struct Sig {
-        signer: String,
-        key_id: String,
-    }
-    let text = match std::fs::read_to_string(path) {
+/// The temporary folder of a version folder: `<version>.tmp` beside it
+/// (`1.2.0.tmp`, never shared with `1.2.1`), removed at open.
+fn tmp_dir(version_dir: &Path) -> PathBuf {
+    let mut name = version_dir.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    version_dir.with_file_name(name)
+}
+
+/// The signer of an installed version, from its `plugin.sig`, if any. The
+/// signature must still cover exactly these manifest and component bytes
+/// (checked with the key it names; the trust store was consulted at
+/// install): a version whose files were changed on disk after a signed
+/// install fails to load (logged at open) rather than lend its signer to
+/// other bytes.
+fn read_signer(dir: &Path, manifest: &str, bytes: &[u8]) -> Result<Option<Signer>, CatalogError> {
+    use plugboard_registry::keys::PublicKey;
+    use plugboard_registry::package::{Package, Signature};
+    use plugboard_registry::trust::{TrustStore, verify};
+    let path = dir.join(SIGNATURE);
+    let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(CatalogError::Io(format!("{}: {e}", path.display()))),
     };
-    let sig: Sig = toml::from_str(&text)
-        .map_err(|e| CatalogError::Invalid(format!("{}: {e}", path.display())))?;
+    let bad = |e: String| CatalogError::Invalid(format!("{}: {e}", path.display()));
+    let sig = Signature::parse(&text).map_err(|e| bad(e.to_string()))?;
+    let key = PublicKey::from_base64(&sig.signer, &sig.public).map_err(|e| bad(e.to_string()))?;
+    let mut pkg = Package::new(manifest, bytes);
+    pkg.signature = Some(sig);
+    let v = verify(&pkg, &TrustStore::from_keys(vec![key])).map_err(|e| bad(e.to_string()))?;
     Ok(Some(Signer {
-        name: sig.signer,
-        key_id: sig.key_id,
+        name: v.signer,
+        key_id: v.key_id.0,
     }))
 }
 
@@ -449,7 +468,7 @@ fn write_version_dir(
     use std::io::Write;
     let parent = final_dir.parent().expect("version dir has a parent");
     std::fs::create_dir_all(parent)?;
-    let tmp = final_dir.with_extension("tmp");
+    let tmp = tmp_dir(final_dir);
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir(&tmp)?;
     let mut files = vec![(MANIFEST, manifest.as_bytes()), (COMPONENT, bytes)];

@@ -26,6 +26,23 @@ type = "string"
 default = "welcome"
 "#;
 
+/// A provenance for ECHO + `bytes` signed by one fixed test key.
+fn signed_by_acme(bytes: &[u8]) -> plugboard_plugins::Provenance {
+    use plugboard_registry::keys::SecretKey;
+    const ACME: &str =
+        "signer = \"acme\"\nsecret = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"\n";
+    let key = SecretKey::parse(ACME).unwrap();
+    let mut pkg = plugboard_registry::package::Package::new(ECHO, bytes);
+    pkg.sign(&key);
+    plugboard_plugins::Provenance {
+        signer: plugboard_plugins::Signer {
+            name: "acme".into(),
+            key_id: key.public().id().0,
+        },
+        signature: pkg.signature.unwrap().to_file_text(),
+    }
+}
+
 fn catalog(dir: &Path) -> Catalog {
     let rt = Runtime::new(RuntimeConfig {
         cache_dir: dir.join("cache"),
@@ -77,13 +94,7 @@ fn an_exact_manifest_installs_and_survives_a_reopen() {
             ),
             Err(CatalogError::Conflict(_))
         ));
-        let signed = plugboard_plugins::Provenance {
-            signer: plugboard_plugins::Signer {
-                name: "acme".into(),
-                key_id: "ed25519:0011223344556677".into(),
-            },
-            signature: "signer = \"acme\"\nkey_id = \"ed25519:0011223344556677\"\n".into(),
-        };
+        let signed = signed_by_acme(&bytes);
         assert!(matches!(
             c.install(ECHO, &bytes, Some(&signed)),
             Err(CatalogError::Conflict(_))
@@ -98,21 +109,21 @@ fn an_exact_manifest_installs_and_survives_a_reopen() {
     let other_dir = tempfile::tempdir().unwrap();
     {
         let c = catalog(other_dir.path());
-        let signed = plugboard_plugins::Provenance {
-            signer: plugboard_plugins::Signer {
-                name: "acme".into(),
-                key_id: "ed25519:0011223344556677".into(),
-            },
-            signature: "signer = \"acme\"\nkey_id = \"ed25519:0011223344556677\"\n".into(),
-        };
+        let signed = signed_by_acme(&bytes);
         c.install(ECHO, &bytes, Some(&signed)).unwrap();
     }
-    let c = catalog(other_dir.path());
-    let i = c.get("echo-info", None).unwrap();
-    assert_eq!(
-        i.signer.as_ref().map(|s| s.key_id.as_str()),
-        Some("ed25519:0011223344556677")
-    );
+    let key_id = signed_by_acme(&bytes).signer.key_id;
+    {
+        let c = catalog(other_dir.path());
+        let i = c.get("echo-info", None).unwrap();
+        assert_eq!(i.signer.as_ref().map(|s| &s.key_id), Some(&key_id));
+    }
+    // Files changed on disk after a signed install: the version does not
+    // load, rather than lend the signer to other bytes.
+    let manifest = other_dir.path().join("plugins/echo-info/1.0.0/plugin.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, text.replace("welcome", "changed")).unwrap();
+    assert!(catalog(other_dir.path()).get("echo-info", None).is_none());
 }
 
 #[test]

@@ -374,6 +374,25 @@ fn a_tampered_licence_gets_28_days_of_grace_that_survive_a_restart() {
 }
 
 #[test]
+fn a_failed_file_adds_no_entitlements_next_to_a_valid_licence() {
+    let fx = Fx::new("2027-03-01T12:00:00Z");
+    let valid = fx.site_licence(&BODY.replace("acme-queue", "other-feature"));
+    // An edited copy that claims acme-queue for b.example.com.
+    let forged = fx.site_licence(BODY).replace(
+        "tenants = [\"a.example.com\"]",
+        "tenants = [\"b.example.com\"]",
+    );
+    let l = fx.licensing(&[&valid, &forged]);
+    assert_eq!(l.state(), State::Valid);
+    let e = l.entitled("acme-queue", None, "b.example.com").unwrap_err();
+    assert!(e.contains("another licence is in force"), "{e}");
+    // Alone, the same file is in grace and its entitlements hold.
+    let l = fx.licensing(&[&forged]);
+    assert!(matches!(l.state(), State::Grace { .. }));
+    assert_eq!(l.entitled("acme-queue", None, "b.example.com"), Ok(()));
+}
+
+#[test]
 fn a_licence_for_another_site_gets_grace() {
     let fx = Fx::new("2027-03-01T00:00:00Z");
     let other = fx.site_licence(&BODY.replace(SITE, "pbx2.example.com"));
