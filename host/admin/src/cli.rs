@@ -460,7 +460,8 @@ pub enum PluginCommand {
     /// keeps its configuration.
     #[command(after_long_help = "Examples:\n  \
         plugboard plugin enable example.com attendant\n  \
-        plugboard plugin enable example.com attendant --version 1.2.0 --config timeout_s=20 --config welcome=hello")]
+        plugboard plugin enable example.com attendant --version 1.2.0 --config timeout_s=20 --config welcome=hello\n  \
+        plugboard plugin enable example.com attendant --grant kv")]
     Enable {
         /// The tenant's SIP domain.
         domain: String,
@@ -472,6 +473,13 @@ pub enum PluginCommand {
         /// A setting, repeatable; VALUE as JSON when valid JSON, else a string.
         #[arg(long, value_name = "KEY=VALUE", value_parser = parse_key_value)]
         config: Vec<(String, Value)>,
+        /// Grant a capability (kv, recordings, http), repeatable; operator
+        /// only. Replaces the plugin's grants when given.
+        #[arg(long, value_name = "CAP")]
+        grant: Vec<String>,
+        /// A host the http capability may reach, repeatable; operator only.
+        #[arg(long, value_name = "HOST")]
+        http_host: Vec<String>,
     },
     /// Switch a tenant to another installed version, keeping its configuration;
     /// the current version becomes the rollback target.
@@ -836,8 +844,16 @@ fn plan(cmd: Command, stdin: &mut impl BufRead) -> Result<Plan, String> {
                 name,
                 version,
                 config,
+                grant,
+                http_host,
             } => {
                 let mut body = Map::new();
+                if !grant.is_empty() {
+                    body.insert("grants".into(), json!(grant));
+                }
+                if !http_host.is_empty() {
+                    body.insert("http_hosts".into(), json!(http_host));
+                }
                 if let Some(v) = version {
                     body.insert("version".into(), Value::String(v));
                 }

@@ -191,9 +191,21 @@ async fn dispatch(
             .await?),
         Op::DeleteLicence => ok(backend.delete_licence(params.get("name")).await?),
         Op::ListTenantPlugins => ok(backend.list_tenant_plugins(d).await?),
-        Op::PutTenantPlugin => ok(backend
-            .put_tenant_plugin(d, params.get("name"), json_object(&body)?)
-            .await?),
+        Op::PutTenantPlugin => {
+            let settings = json_object(&body)?;
+            // Capabilities are the operator's to grant (as on the grants route).
+            let grants = ["grants", "http_hosts"]
+                .iter()
+                .any(|k| settings.get(k).is_some());
+            if grants && !principal.is_some_and(Principal::is_operator) {
+                return Err(ApiError::forbidden(
+                    "only the operator grants capabilities and HTTP hosts",
+                ));
+            }
+            ok(backend
+                .put_tenant_plugin(d, params.get("name"), settings)
+                .await?)
+        }
         Op::RollbackTenantPlugin => ok(backend
             .rollback_tenant_plugin(d, params.get("name"))
             .await?),

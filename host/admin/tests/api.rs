@@ -144,6 +144,23 @@ async fn tenant_admin_cannot_use_operator_routes() {
             "/v1/tenants/a.test/plugins/vm/grants",
             Some(json!({"grants": ["kv"]})),
         ),
+        // Enabling is the tenant's; granting at the same time is not.
+        (
+            "PUT",
+            "/v1/tenants/a.test/plugins/vm",
+            Some(json!({"grants": ["kv"]})),
+        ),
+        (
+            "PUT",
+            "/v1/tenants/a.test/plugins/vm",
+            Some(json!({"http_hosts": ["example.com"]})),
+        ),
+        ("GET", "/v1/trust", None),
+        ("POST", "/v1/trust", Some(json!({"public_key": "x"}))),
+        ("DELETE", "/v1/trust/ed25519:0011223344556677", None),
+        ("GET", "/v1/licence", None),
+        ("PUT", "/v1/licences/site", Some(json!({"licence": "x"}))),
+        ("DELETE", "/v1/licences/site", None),
     ] {
         let r = s.call(method, path, A_ADMIN, body).await;
         assert_eq!(r.status, 403, "{method} {path}: {}", r.body);

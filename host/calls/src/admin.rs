@@ -870,8 +870,19 @@ impl AdminBackend for Backend {
         struct Body {
             version: Option<String>,
             config: Option<BTreeMap<String, Value>>,
+            /// Operator only (the handler checks): capabilities to grant.
+            grants: Option<Vec<String>>,
+            /// Operator only: hosts the `http` capability may reach.
+            http_hosts: Option<Vec<String>>,
         }
         let b: Body = parse(body)?;
+        let grants = b
+            .grants
+            .clone()
+            .map(plugboard_tenants::normalize_grants)
+            .transpose()
+            .map_err(ApiError::bad_request)?;
+        let hosts = b.http_hosts.clone().map(plugboard_tenants::normalize_hosts);
         if let Some(v) = &b.version {
             semver::Version::parse(v)
                 .map_err(|e| ApiError::bad_request(format!("version {v:?}: {e}")))?;
@@ -899,6 +910,12 @@ impl AdminBackend for Backend {
                         if let Some(c) = &b.config {
                             p.config = flatten_json(c);
                         }
+                        if let Some(g) = &grants {
+                            p.grants = g.clone();
+                        }
+                        if let Some(h) = &hosts {
+                            p.http_hosts = h.clone();
+                        }
                     }
                     None => {
                         t.plugins.push(TenantPlugin {
@@ -906,8 +923,8 @@ impl AdminBackend for Backend {
                             version: b.version.clone(),
                             previous_version: None,
                             config: b.config.as_ref().map(flatten_json).unwrap_or_default(),
-                            grants: Vec::new(),
-                            http_hosts: Vec::new(),
+                            grants: grants.clone().unwrap_or_default(),
+                            http_hosts: hosts.clone().unwrap_or_default(),
                         });
                         t.plugins.sort_by(|a, b| a.name.cmp(&b.name));
                     }

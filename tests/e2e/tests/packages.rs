@@ -271,8 +271,19 @@ fn signed_packages_through_an_oci_registry() {
         ),
         "install latest",
     );
-    let (st, b) = enable_with_grants(&pbx, DOMAIN, "echo-info", &["kv"]);
-    assert_eq!(st, 200, "enable: {b}");
+    // A tenant administrator may enable, but not grant capabilities.
+    let out = pbx.cli(
+        &tenant_token(DOMAIN),
+        &["plugin", "enable", DOMAIN, "echo-info", "--grant", "kv"],
+    );
+    refused(&out, "grant by a tenant admin", "HTTP 403");
+    ok(
+        &pbx.cli(
+            OPERATOR_TOKEN,
+            &["plugin", "enable", DOMAIN, "echo-info", "--grant", "kv"],
+        ),
+        "enable with a grant",
+    );
     ok(
         &pbx.cli(
             OPERATOR_TOKEN,
