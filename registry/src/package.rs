@@ -306,26 +306,7 @@ impl Package {
     pub fn read(path: &Path) -> Result<Package, PackageError> {
         let meta = std::fs::metadata(path).map_err(|e| io_err(path, e))?;
         if meta.is_dir() {
-            let read = |name: &str, optional: bool| -> Result<Option<Vec<u8>>, PackageError> {
-                let p = path.join(name);
-                match std::fs::read(&p) {
-                    Ok(b) => Ok(Some(b)),
-                    Err(e) if optional && e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                    Err(e) => Err(io_err(&p, e)),
-                }
-            };
-            let manifest = read(MANIFEST_FILE, false)?.unwrap_or_default();
-            let component = read(COMPONENT_FILE, false)?.unwrap_or_default();
-            let signature = read(SIGNATURE_FILE, true)?;
-            let total =
-                (manifest.len() + component.len() + signature.as_ref().map_or(0, Vec::len)) as u64;
-            if total > MAX_PACKAGE_BYTES {
-                return Err(io_err(
-                    path,
-                    format!("package is larger than {MAX_PACKAGE_BYTES} bytes"),
-                ));
-            }
-            Self::from_parts(manifest, component, signature).map_err(|e| io_err(path, e))
+            Self::read_files(path, &path.join(COMPONENT_FILE)).map_err(|e| io_err(path, e))
         } else {
             if meta.len() > MAX_PACKAGE_BYTES + 64 * 1024 {
                 return Err(io_err(
@@ -336,6 +317,41 @@ impl Package {
             let bytes = std::fs::read(path).map_err(|e| io_err(path, e))?;
             Self::from_tar(&bytes).map_err(|e| io_err(path, e))
         }
+    }
+
+    /// Reads an unpacked package whose component is the file `component`
+    /// (any name), with `plugin.toml` and optionally `plugin.sig` beside it:
+    /// how a plugin named in the host's configuration file is laid out.
+    pub fn read_beside(component: &Path) -> Result<Package, PackageError> {
+        let folder = match component.parent() {
+            Some(f) if !f.as_os_str().is_empty() => f,
+            _ => Path::new("."),
+        };
+        Self::read_files(folder, component)
+    }
+
+    /// `plugin.toml` and `plugin.sig` (optional) from `folder`, the
+    /// component from `component`; each error names its file.
+    fn read_files(folder: &Path, component: &Path) -> Result<Package, PackageError> {
+        let read = |p: &Path, optional: bool| -> Result<Option<Vec<u8>>, PackageError> {
+            match std::fs::read(p) {
+                Ok(b) => Ok(Some(b)),
+                Err(e) if optional && e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(io_err(p, e)),
+            }
+        };
+        let manifest = read(&folder.join(MANIFEST_FILE), false)?.unwrap_or_default();
+        let component = read(component, false)?.unwrap_or_default();
+        let signature = read(&folder.join(SIGNATURE_FILE), true)?;
+        let total =
+            (manifest.len() + component.len() + signature.as_ref().map_or(0, Vec::len)) as u64;
+        if total > MAX_PACKAGE_BYTES {
+            return Err(io_err(
+                folder,
+                format!("package is larger than {MAX_PACKAGE_BYTES} bytes"),
+            ));
+        }
+        Self::from_parts(manifest, component, signature).map_err(|e| io_err(folder, e))
     }
 
     /// Writes the package file atomically (a temporary file in the same

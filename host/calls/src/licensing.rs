@@ -300,27 +300,12 @@ pub fn admit_package(
 pub fn configured_package(
     component: &Path,
 ) -> Result<plugboard_registry::package::Package, String> {
-    let folder = component.parent().unwrap_or(Path::new("."));
-    let manifest_path = folder.join("plugin.toml");
-    let manifest = std::fs::read_to_string(&manifest_path).map_err(|e| {
-        format!(
-            "cannot read the manifest {} (every component needs a plugin.toml beside it): {e}",
-            manifest_path.display()
-        )
-    })?;
-    let bytes = std::fs::read(component)
-        .map_err(|e| format!("cannot read {}: {e}", component.display()))?;
-    let mut pkg = plugboard_registry::package::Package::new(manifest, bytes);
-    let sig_path = folder.join("plugin.sig");
-    match std::fs::read_to_string(&sig_path) {
-        Ok(text) => {
-            pkg.signature = Some(
-                plugboard_registry::package::Signature::parse(&text)
-                    .map_err(|e| format!("{}: {e}", sig_path.display()))?,
-            )
+    plugboard_registry::package::Package::read_beside(component).map_err(|e| {
+        let manifest = component.with_file_name("plugin.toml");
+        if manifest.exists() {
+            e.to_string()
+        } else {
+            format!("{e} (every component needs a plugin.toml beside it)")
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(format!("cannot read {}: {e}", sig_path.display())),
-    }
-    Ok(pkg)
+    })
 }

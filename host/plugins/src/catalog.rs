@@ -130,9 +130,9 @@ impl std::fmt::Debug for Catalog {
     }
 }
 
-const MANIFEST: &str = "plugin.toml";
-const COMPONENT: &str = "plugin.wasm";
-const SIGNATURE: &str = "plugin.sig";
+use plugboard_registry::package::{
+    COMPONENT_FILE as COMPONENT, MANIFEST_FILE as MANIFEST, Package, SIGNATURE_FILE as SIGNATURE,
+};
 
 impl Catalog {
     /// Opens the catalog in `dir` (created if missing) and loads every
@@ -179,12 +179,9 @@ impl Catalog {
     }
 
     fn load_dir(&self, dir: &Path) -> Result<Installed, CatalogError> {
-        let text = std::fs::read_to_string(dir.join(MANIFEST))
-            .map_err(|e| CatalogError::Io(format!("{}: {e}", dir.join(MANIFEST).display())))?;
-        let bytes = std::fs::read(dir.join(COMPONENT))
-            .map_err(|e| CatalogError::Io(format!("{}: {e}", dir.join(COMPONENT).display())))?;
-        let mut installed = self.check(&text, &bytes, dir)?;
-        installed.signer = read_signer(dir, &text, &bytes)?;
+        let pkg = Package::read(dir).map_err(|e| CatalogError::Io(e.to_string()))?;
+        let mut installed = self.check(&pkg.manifest, &pkg.component, dir)?;
+        installed.signer = signer_of(&pkg, &dir.join(SIGNATURE))?;
         Ok(installed)
     }
 
@@ -298,12 +295,6 @@ impl Catalog {
         Ok(installed)
     }
 
-    /// Installs from a folder holding `plugin.toml` and `plugin.wasm`.
-    pub fn install_dir(&self, dir: &Path) -> Result<Arc<Installed>, CatalogError> {
-        let (text, bytes) = read_package(dir)?;
-        self.install(&text, &bytes, None)
-    }
-
     /// Loads a plugin named in the configuration file: the component read
     /// from `component` with the `plugin.toml` beside it, used in place (not
     /// copied). The caller reads both (and checks the signature) once and
@@ -401,15 +392,6 @@ impl Catalog {
     }
 }
 
-/// Reads `plugin.toml` and `plugin.wasm` from a package folder.
-pub fn read_package(dir: &Path) -> Result<(String, Vec<u8>), CatalogError> {
-    let text = std::fs::read_to_string(dir.join(MANIFEST))
-        .map_err(|e| CatalogError::Invalid(format!("{}: {e}", dir.join(MANIFEST).display())))?;
-    let bytes = std::fs::read(dir.join(COMPONENT))
-        .map_err(|e| CatalogError::Invalid(format!("{}: {e}", dir.join(COMPONENT).display())))?;
-    Ok((text, bytes))
-}
-
 fn read_dirs(dir: &Path) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
         .into_iter()
@@ -436,22 +418,15 @@ fn tmp_dir(version_dir: &Path) -> PathBuf {
 /// install): a version whose files were changed on disk after a signed
 /// install fails to load (logged at open) rather than lend its signer to
 /// other bytes.
-fn read_signer(dir: &Path, manifest: &str, bytes: &[u8]) -> Result<Option<Signer>, CatalogError> {
+fn signer_of(pkg: &Package, sig_path: &Path) -> Result<Option<Signer>, CatalogError> {
     use plugboard_registry::keys::PublicKey;
-    use plugboard_registry::package::{Package, Signature};
     use plugboard_registry::trust::{TrustStore, verify};
-    let path = dir.join(SIGNATURE);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(CatalogError::Io(format!("{}: {e}", path.display()))),
+    let Some(sig) = &pkg.signature else {
+        return Ok(None);
     };
-    let bad = |e: String| CatalogError::Invalid(format!("{}: {e}", path.display()));
-    let sig = Signature::parse(&text).map_err(|e| bad(e.to_string()))?;
+    let bad = |e: String| CatalogError::Invalid(format!("{}: {e}", sig_path.display()));
     let key = PublicKey::from_base64(&sig.signer, &sig.public).map_err(|e| bad(e.to_string()))?;
-    let mut pkg = Package::new(manifest, bytes);
-    pkg.signature = Some(sig);
-    let v = verify(&pkg, &TrustStore::from_keys(vec![key])).map_err(|e| bad(e.to_string()))?;
+    let v = verify(pkg, &TrustStore::from_keys(vec![key])).map_err(|e| bad(e.to_string()))?;
     Ok(Some(Signer {
         name: v.signer,
         key_id: v.key_id.0,

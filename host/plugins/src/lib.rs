@@ -52,7 +52,7 @@ mod runtime;
 mod state;
 mod types;
 
-pub use catalog::{ActiveCall, Catalog, CatalogError, Installed, Provenance, Signer, read_package};
+pub use catalog::{ActiveCall, Catalog, CatalogError, Installed, Provenance, Signer};
 pub use manifest::{Capability, Manifest, Role};
 pub use runtime::{
     CallRun, Fault, FaultKind, Plugin, RunLimits, RunOutcome, Runtime, RuntimeConfig, RuntimeStats,
