@@ -733,3 +733,39 @@ pub fn enable_with_grants(
     plugins.push(serde_json::json!({"name": name, "grants": grants}));
     pbx.api("PUT", &path, OPERATOR_TOKEN, Some(&doc))
 }
+
+/// Asserts that a command succeeded (`what` names it in the failure) and
+/// returns its stdout.
+pub fn succeeded(out: &Output, what: &str) -> String {
+    assert!(out.status.success(), "{what}: {}", describe(out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `plugboard key generate --signer SIGNER` into `dir`: writes
+/// `dir/SIGNER.key` and `dir/SIGNER.pub`.
+pub fn generate_key(dir: &Path, signer: &str) {
+    let stem = dir.join(signer);
+    succeeded(
+        &plugboard(&[
+            "key",
+            "generate",
+            "--signer",
+            signer,
+            "-o",
+            stem.to_str().expect("utf-8 path"),
+        ]),
+        "key generate",
+    );
+}
+
+/// Copies the built plugin `name` (plugin.wasm and plugin.toml) into
+/// `dir/name`, passing the manifest through `edit`; returns the folder.
+pub fn plugin_copy(dir: &Path, name: &str, edit: impl Fn(String) -> String) -> PathBuf {
+    let src = plugin_wasm(name);
+    let out = dir.join(name);
+    std::fs::create_dir_all(&out).expect("plugin folder");
+    std::fs::copy(&src, out.join("plugin.wasm")).expect("copy plugin.wasm");
+    let manifest = std::fs::read_to_string(src.with_file_name("plugin.toml")).expect("manifest");
+    std::fs::write(out.join("plugin.toml"), edit(manifest)).expect("write manifest");
+    out
+}

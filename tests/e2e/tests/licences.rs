@@ -3,7 +3,6 @@
 //! tenant, and capacity enforced at call setup under SIPp load.
 
 use std::path::Path;
-use std::process::Output;
 use std::time::Duration;
 
 use plugboard_e2e::*;
@@ -11,11 +10,6 @@ use serde_json::{Value, json};
 
 const B: &str = "b.e2e.plugboard.test";
 const SITE: &str = "pbx1.e2e.test";
-
-fn ok(out: &Output, what: &str) -> String {
-    assert!(out.status.success(), "{what}: {}", describe(out));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -55,6 +49,25 @@ fn plugin_answers(pbx: &Pbx, what: &str) {
     assert!(out.status.success(), "{what}: {}", describe(&out));
 }
 
+/// `plugboard licence sign BODY --key dir/KEY.key -o dir/OUT`; returns the signed file.
+fn sign_licence(dir: &Path, body: &Path, key: &str, out: &str) -> std::path::PathBuf {
+    let signed = dir.join(out);
+    let key = dir.join(format!("{key}.key"));
+    succeeded(
+        &plugboard(&[
+            "licence",
+            "sign",
+            s(body),
+            "--key",
+            s(&key),
+            "-o",
+            s(&signed),
+        ]),
+        "licence sign",
+    );
+    signed
+}
+
 /// The marks of the reminders sent, once there are at least `n` (at most 10 s).
 fn reminder_marks(pbx: &Pbx, n: usize) -> Vec<u64> {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -88,43 +101,16 @@ fn licence_states_entitlements_and_capacity() {
     let w = work.path();
     let clock = w.join("clock");
     set_clock(&clock, "2026-11-15T12:00:00Z");
-    ok(
-        &plugboard(&[
-            "key",
-            "generate",
-            "--signer",
-            "licensor",
-            "-o",
-            s(&w.join("licensor")),
-        ]),
-        "key",
-    );
-    ok(
-        &plugboard(&[
-            "key",
-            "generate",
-            "--signer",
-            "forger",
-            "-o",
-            s(&w.join("forger")),
-        ]),
-        "key",
-    );
+    generate_key(w, "licensor");
+    generate_key(w, "forger");
 
     // A licensed plugin: echo-info whose manifest names feature acme-echo.
-    let plugin = w.join("echo-licensed");
-    std::fs::create_dir_all(&plugin).unwrap();
-    let src = plugin_wasm("echo-info");
-    std::fs::copy(&src, plugin.join("plugin.wasm")).unwrap();
-    let manifest = std::fs::read_to_string(src.with_file_name("plugin.toml")).unwrap();
-    std::fs::write(
-        plugin.join("plugin.toml"),
-        manifest.replace(
+    let plugin = plugin_copy(w, "echo-info", |m| {
+        m.replace(
             "contract = ",
             "licence_feature = \"acme-echo\"\ncontract = ",
-        ),
-    )
-    .unwrap();
+        )
+    });
 
     let users: Vec<(String, String)> = (101..=104)
         .map(|u| (u.to_string(), format!("pw{u}")))
@@ -150,7 +136,7 @@ fn licence_states_entitlements_and_capacity() {
     let v = status(&pbx);
     assert_eq!(v["state"]["kind"], "unlicensed", "{v}");
     assert_eq!(v["effective"]["calls"], Value::Null, "{v}");
-    ok(
+    succeeded(
         &pbx.cli(OPERATOR_TOKEN, &["plugin", "install", s(&plugin)]),
         "install",
     );
@@ -161,19 +147,7 @@ fn licence_states_entitlements_and_capacity() {
     // A licence signed by an unknown key is refused at upload.
     let body = w.join("licence.body.toml");
     std::fs::write(&body, licence_body("PB-E2E-1", 20)).unwrap();
-    let forged = w.join("forged.toml");
-    ok(
-        &plugboard(&[
-            "licence",
-            "sign",
-            s(&body),
-            "--key",
-            s(&w.join("forger.key")),
-            "-o",
-            s(&forged),
-        ]),
-        "sign",
-    );
+    let forged = sign_licence(w, &body, "forger", "forged.toml");
     let out = pbx.cli(OPERATOR_TOKEN, &["licence", "install", s(&forged)]);
     assert!(
         !out.status.success(),
@@ -181,20 +155,8 @@ fn licence_states_entitlements_and_capacity() {
         describe(&out)
     );
 
-    let signed = w.join("site.toml");
-    ok(
-        &plugboard(&[
-            "licence",
-            "sign",
-            s(&body),
-            "--key",
-            s(&w.join("licensor.key")),
-            "-o",
-            s(&signed),
-        ]),
-        "sign",
-    );
-    ok(
+    let signed = sign_licence(w, &body, "licensor", "site.toml");
+    succeeded(
         &pbx.cli(OPERATOR_TOKEN, &["licence", "install", s(&signed)]),
         "licence install",
     );
@@ -213,7 +175,7 @@ fn licence_states_entitlements_and_capacity() {
     let (st, b) = enable_with_grants(&pbx, B, "echo-info", &["kv"]);
     assert_eq!(st, 403, "B is not entitled: {b}");
     assert!(b.to_string().contains(B), "{b}");
-    ok(
+    succeeded(
         &pbx.cli(
             OPERATOR_TOKEN,
             &["dialplan", "set", DOMAIN, "500", "--plugin", "echo-info"],
@@ -350,24 +312,12 @@ fn licence_states_entitlements_and_capacity() {
         licence_body("PB-E2E-2", 40).replace("2027-06-30", "2028-06-30"),
     )
     .unwrap();
-    let renewed = w.join("renewed.toml");
-    ok(
-        &plugboard(&[
-            "licence",
-            "sign",
-            s(&body),
-            "--key",
-            s(&w.join("licensor.key")),
-            "-o",
-            s(&renewed),
-        ]),
-        "sign",
-    );
-    ok(
+    let renewed = sign_licence(w, &body, "licensor", "renewed.toml");
+    succeeded(
         &pbx.cli(OPERATOR_TOKEN, &["licence", "remove", "site"]),
         "remove",
     );
-    ok(
+    succeeded(
         &pbx.cli(OPERATOR_TOKEN, &["licence", "install", s(&renewed)]),
         "install renewed",
     );

@@ -9,11 +9,6 @@ use std::path::Path;
 use plugboard_e2e::*;
 use serde_json::json;
 
-fn ok(out: &std::process::Output, what: &str) -> String {
-    assert!(out.status.success(), "{what}: {}", describe(out));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn refused(out: &std::process::Output, what: &str, reason: &str) {
     assert!(
         !out.status.success(),
@@ -27,17 +22,6 @@ fn refused(out: &std::process::Output, what: &str, reason: &str) {
     );
 }
 
-/// Copies a built plugin folder, optionally rewriting its manifest.
-fn plugin_dir(dir: &Path, name: &str, edit: impl Fn(String) -> String) -> std::path::PathBuf {
-    let src = plugin_wasm(name);
-    let out = dir.join(name);
-    std::fs::create_dir_all(&out).unwrap();
-    std::fs::copy(&src, out.join("plugin.wasm")).unwrap();
-    let manifest = std::fs::read_to_string(src.with_file_name("plugin.toml")).unwrap();
-    std::fs::write(out.join("plugin.toml"), edit(manifest)).unwrap();
-    out
-}
-
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -49,41 +33,23 @@ fn signed_packages_through_an_oci_registry() {
     let w = work.path();
 
     // The vendor: a key, two versions of "swap" and echo-info, packed and signed.
-    ok(
-        &plugboard(&[
-            "key",
-            "generate",
-            "--signer",
-            "acme",
-            "-o",
-            s(&w.join("acme")),
-        ]),
-        "key generate",
-    );
-    ok(
-        &plugboard(&[
-            "key",
-            "generate",
-            "--signer",
-            "acme",
-            "-o",
-            s(&w.join("mallory")),
-        ]),
-        "second key",
-    );
+    generate_key(w, "acme");
+    // Another key that also calls itself acme: trust goes by key, not by name.
+    std::fs::create_dir_all(w.join("mallory")).unwrap();
+    generate_key(&w.join("mallory"), "acme");
     let mut pushed = Vec::new();
     for name in ["swap-v1", "swap-v2", "echo-info"] {
-        let dir = plugin_dir(w, name, |m| m);
+        let dir = plugin_copy(w, name, |m| m);
         let pkg = w.join(format!("{name}.pbpkg"));
-        ok(
+        succeeded(
             &plugboard(&["plugin", "pack", s(&dir), "-o", s(&pkg)]),
             "pack",
         );
-        ok(
+        succeeded(
             &plugboard(&["plugin", "sign", s(&pkg), "--key", s(&w.join("acme.key"))]),
             "sign",
         );
-        let v = ok(
+        let v = succeeded(
             &plugboard(&["plugin", "verify", s(&pkg), "--key", s(&w.join("acme.pub"))]),
             "verify",
         );
@@ -96,7 +62,7 @@ fn signed_packages_through_an_oci_registry() {
         } else {
             "acme/swap"
         };
-        let out = ok(
+        let out = succeeded(
             &plugboard(&[
                 "plugin",
                 "push",
@@ -121,7 +87,7 @@ fn signed_packages_through_an_oci_registry() {
         "verify",
         s(&w.join("echo-info.pbpkg")),
         "--key",
-        s(&w.join("mallory.pub")),
+        s(&w.join("mallory/acme.pub")),
     ]);
     refused(&out, "verify with another key", "not in the trust store");
 
@@ -143,23 +109,23 @@ fn signed_packages_through_an_oci_registry() {
         &["trust", "add", s(&w.join("acme.pub"))],
     );
     refused(&out, "trust add by a tenant admin", "HTTP 403");
-    ok(
+    succeeded(
         &pbx.cli(OPERATOR_TOKEN, &["trust", "add", s(&w.join("acme.pub"))]),
         "trust add",
     );
-    let keys = ok(&pbx.cli(OPERATOR_TOKEN, &["trust", "list"]), "trust list");
+    let keys = succeeded(&pbx.cli(OPERATOR_TOKEN, &["trust", "list"]), "trust list");
     assert!(
         keys.contains("\"acme\"") && keys.contains("ed25519:"),
         "{keys}"
     );
 
     // Semver resolution from the registry's tags: ^1 is 1.0.0, ^2 is 2.0.0.
-    let out = ok(
+    let out = succeeded(
         &pbx.cli(OPERATOR_TOKEN, &["plugin", "install", &swap_1]),
         "install ^1",
     );
     assert!(out.contains("\"1.0.0\""), "{out}");
-    let out = ok(
+    let out = succeeded(
         &pbx.cli(
             OPERATOR_TOKEN,
             &[
@@ -193,8 +159,8 @@ fn signed_packages_through_an_oci_registry() {
 
     // Refused packages, each with its reason; none gets installed.
     let unsigned = w.join("unsigned.pbpkg");
-    let dir = plugin_dir(w, "echo-info", |m| m.replace("1.0.0", "1.0.1"));
-    ok(
+    let dir = plugin_copy(w, "echo-info", |m| m.replace("1.0.0", "1.0.1"));
+    succeeded(
         &plugboard(&["plugin", "pack", s(&dir), "-o", s(&unsigned)]),
         "pack unsigned",
     );
@@ -205,13 +171,13 @@ fn signed_packages_through_an_oci_registry() {
     );
     let unknown = w.join("unknown.pbpkg");
     std::fs::copy(&unsigned, &unknown).unwrap();
-    ok(
+    succeeded(
         &plugboard(&[
             "plugin",
             "sign",
             s(&unknown),
             "--key",
-            s(&w.join("mallory.key")),
+            s(&w.join("mallory/acme.key")),
         ]),
         "sign",
     );
@@ -222,13 +188,13 @@ fn signed_packages_through_an_oci_registry() {
     );
     // Tampered: signed by acme, then the manifest is changed inside the
     // package folder (the signature stays).
-    let tampered = plugin_dir(&w.join("t"), "echo-info", |m| m.replace("1.0.0", "1.0.2"));
+    let tampered = plugin_copy(&w.join("t"), "echo-info", |m| m.replace("1.0.0", "1.0.2"));
     let signed = w.join("t.pbpkg");
-    ok(
+    succeeded(
         &plugboard(&["plugin", "pack", s(&tampered), "-o", s(&signed)]),
         "pack",
     );
-    ok(
+    succeeded(
         &plugboard(&[
             "plugin",
             "sign",
@@ -238,7 +204,7 @@ fn signed_packages_through_an_oci_registry() {
         ]),
         "sign",
     );
-    ok(
+    succeeded(
         &plugboard(&["plugin", "unpack", s(&signed), "-o", s(&w.join("t2"))]),
         "unpack",
     );
@@ -260,7 +226,7 @@ fn signed_packages_through_an_oci_registry() {
     );
 
     // The pulled, verified plugin answers calls.
-    ok(
+    succeeded(
         &pbx.cli(
             OPERATOR_TOKEN,
             &[
@@ -277,14 +243,14 @@ fn signed_packages_through_an_oci_registry() {
         &["plugin", "enable", DOMAIN, "echo-info", "--grant", "kv"],
     );
     refused(&out, "grant by a tenant admin", "HTTP 403");
-    ok(
+    succeeded(
         &pbx.cli(
             OPERATOR_TOKEN,
             &["plugin", "enable", DOMAIN, "echo-info", "--grant", "kv"],
         ),
         "enable with a grant",
     );
-    ok(
+    succeeded(
         &pbx.cli(
             OPERATOR_TOKEN,
             &["dialplan", "set", DOMAIN, "500", "--plugin", "echo-info"],
@@ -305,7 +271,7 @@ fn signed_packages_through_an_oci_registry() {
 fn development_mode_is_explicit_and_logged() {
     // Without [trust] allow_unsigned, an unsigned configured plugin stops the start.
     let work = tempfile::tempdir().unwrap();
-    let dir = plugin_dir(work.path(), "echo-info", |m| m);
+    let dir = plugin_copy(work.path(), "echo-info", |m| m);
     let mut setup = Setup {
         plugins: vec![("echo-info".into(), dir.join("plugin.wasm"))],
         tables: String::new(),
