@@ -4,12 +4,14 @@ use std::io::Write as _;
 use std::path::Path;
 
 /// Writes `data` to `path` atomically: a temporary file in the same
-/// directory, fsync, rename over `path`, fsync of the directory.
+/// directory (created if missing), fsync, rename over `path`, fsync of the
+/// directory. Temporary names start with '.'.
 pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
+    std::fs::create_dir_all(dir)?;
     let name = path
         .file_name()
         .ok_or_else(|| std::io::Error::other("the path has no file name"))?;

@@ -819,11 +819,9 @@ impl AdminBackend for Backend {
             .licences
             .check(&file, &text)
             .map_err(|e| ApiError::bad_request(format!("licence refused: {e}")))?;
-        let dir = self.core.licences.dir().to_path_buf();
-        let path = dir.join(&file);
+        let path = self.core.licences.dir().join(&file);
         let bytes = text.into_bytes();
         tokio::task::spawn_blocking(move || {
-            std::fs::create_dir_all(&dir)?;
             plugboard_registry::fsutil::write_atomic(&path, &bytes)
         })
         .await

@@ -250,16 +250,6 @@ fn is_missing(e: &std::io::Error) -> bool {
     )
 }
 
-/// Writes `bytes` to `path` atomically (temporary file, fsync, rename, fsync
-/// of the folder), creating the folder first. The temporary name starts with
-/// '.', so no prompt name can refer to it.
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    plugboard_registry::fsutil::write_atomic(path, bytes)
-}
-
 impl Prompts {
     pub fn new(stock_dir: PathBuf, data_dir: PathBuf) -> Prompts {
         Prompts {
@@ -451,7 +441,7 @@ impl Prompts {
         let audio = check_wav(&wav)?;
         let size = wav.len() as u64;
         let p = path.clone();
-        tokio::task::spawn_blocking(move || write_atomic(&p, &wav))
+        tokio::task::spawn_blocking(move || plugboard_registry::fsutil::write_atomic(&p, &wav))
             .await
             .map_err(|e| OverrideError::Io(e.to_string()))?
             .map_err(|e| io_err(&path, e))?;
@@ -724,7 +714,8 @@ mod tests {
         let (_t, p) = setup();
         let t = tenant("a.test", "en", &[]);
         assert_eq!(p.stock_for(&t, "welcome").await.unwrap().duration_ms(), 100);
-        write_atomic(&p.stock_dir.join("en/welcome.wav"), &tone(700)).unwrap();
+        plugboard_registry::fsutil::write_atomic(&p.stock_dir.join("en/welcome.wav"), &tone(700))
+            .unwrap();
         assert_eq!(p.stock_for(&t, "welcome").await.unwrap().duration_ms(), 700);
     }
 
