@@ -9,7 +9,7 @@
 //! features = ["screener"] }`.
 //!
 //! A plugboard plugin is a WebAssembly component (target `wasm32-wasip2`) that
-//! implements the `call-flow` world of the `plugboard:pbx@0.1.1` contract. The
+//! implements the `call-flow` world of the `plugboard:pbx@0.1.2` contract. The
 //! host starts one fresh instance per call and calls its `handle-call` export;
 //! every call-control function *blocks the plugin* until the host has done the
 //! media or signalling work, so a call flow reads top to bottom:
@@ -52,6 +52,7 @@
 //!   plugin failure: the export wrapper reports it as a normal return.
 //! - [`kv`], [`recordings`], [`config`] and [`log`] modules with small,
 //!   documented functions.
+//! - Since contract 0.1.2 (call flows): [`mail`], [`mwi`], [`clock`], [`speech`], [`directory`] and [`redirect`].
 //!
 //! The contract these bindings are generated from is the repository's
 //! `wit/v0.1/pbx.wit`.
@@ -129,7 +130,11 @@ pub use wit_bindgen::rt as __rt;
 
 #[cfg(feature = "call-flow")]
 mod call;
+#[cfg(feature = "call-flow")]
+pub mod clock;
 pub mod config;
+#[cfg(feature = "call-flow")]
+pub mod directory;
 mod error;
 #[cfg(feature = "listener")]
 pub mod events;
@@ -138,9 +143,17 @@ pub mod http;
 pub mod kv;
 pub mod log;
 #[cfg(feature = "call-flow")]
+pub mod mail;
+#[cfg(feature = "call-flow")]
+pub mod mwi;
+#[cfg(feature = "call-flow")]
 pub mod recordings;
+#[cfg(feature = "call-flow")]
+pub mod redirect;
 #[cfg(feature = "screener")]
 pub mod screen;
+#[cfg(feature = "call-flow")]
+pub mod speech;
 
 #[cfg(feature = "call-flow")]
 pub use call::{
@@ -163,6 +176,8 @@ pub mod prelude {
         PlayOutcome, Prompt, RecordOptions, RecordStop, Recording, recordings,
     };
     pub use crate::{CallError, Error, Result, StorageError, config, kv, log};
+    #[cfg(feature = "call-flow")]
+    pub use crate::{clock, directory, mail, mwi, redirect, speech};
 }
 
 /// A call-flow plugin: the host calls [`CallFlow::handle_call`] once per call,

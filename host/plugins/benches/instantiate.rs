@@ -107,6 +107,7 @@ fn bench(c: &mut Criterion) {
                     config: vec![("greeting".into(), "hello".into())],
                     log_fields: ("acme".into(), "call".into()),
                     limits: Default::default(),
+                    services: None,
                 }))
                 .expect("instantiate")
         })
@@ -123,6 +124,7 @@ fn bench(c: &mut Criterion) {
                     config: vec![],
                     log_fields: ("acme".into(), "call".into()),
                     limits: Default::default(),
+                    services: None,
                 }))
                 .expect("instantiate");
             t0.elapsed()

@@ -156,6 +156,7 @@ fn run_for(control: Arc<dyn CallControl>) -> CallRun {
         ],
         log_fields: ("bench.test".into(), "bench".into()),
         limits: Default::default(),
+        services: None,
     }
 }
 

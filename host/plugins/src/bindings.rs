@@ -1,4 +1,4 @@
-//! `bindgen!` output for `plugboard:pbx@0.1.1` (`call-flow`, `screener`,
+//! `bindgen!` output for `plugboard:pbx@0.1.2` (`call-flow`, `screener`,
 //! `listener`), and conversions
 //! between the generated types and the host mirrors in [`crate::types`].
 //!
@@ -67,6 +67,17 @@ impl From<wcall::Prompt> for t::Prompt {
             wcall::Prompt::Tenant(s) => t::Prompt::Tenant(s),
             wcall::Prompt::Recording(s) => t::Prompt::Recording(s),
             wcall::Prompt::Silence(ms) => t::Prompt::Silence(ms),
+        }
+    }
+}
+
+impl From<t::Prompt> for wcall::Prompt {
+    fn from(p: t::Prompt) -> Self {
+        match p {
+            t::Prompt::Stock(s) => wcall::Prompt::Stock(s),
+            t::Prompt::Tenant(s) => wcall::Prompt::Tenant(s),
+            t::Prompt::Recording(s) => wcall::Prompt::Recording(s),
+            t::Prompt::Silence(ms) => wcall::Prompt::Silence(ms),
         }
     }
 }

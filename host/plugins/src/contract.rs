@@ -20,8 +20,21 @@ use std::fmt;
 pub(crate) const SUPPORTED_MAJOR_MINOR: (u64, u64) = (0, 1);
 
 /// The plugboard interfaces of `plugboard:pbx@0.1.x` the host links.
-const PLUGBOARD_INTERFACES: &[&str] =
-    &["types", "call", "kv", "recordings", "config", "log", "http"];
+const PLUGBOARD_INTERFACES: &[&str] = &[
+    "types",
+    "call",
+    "kv",
+    "recordings",
+    "config",
+    "log",
+    "http",
+    "mail",
+    "mwi",
+    "clock",
+    "speech",
+    "directory",
+    "redirect",
+];
 
 /// The export that marks each role: (interface, role).
 const ROLE_EXPORTS: &[(&str, crate::manifest::Role)] = &[
@@ -253,8 +266,9 @@ mod tests {
     fn unknown_imports_are_refused_by_name() {
         let err = check([HANDLER], ["wasi:http/outgoing-handler@0.2.0"]).unwrap_err();
         assert!(err.contains("wasi:http/outgoing-handler@0.2.0"), "{err}");
-        let err = check([HANDLER], ["plugboard:pbx/mail@0.1.0"]).unwrap_err();
-        assert!(err.contains("plugboard:pbx/mail@0.1.0"), "{err}");
+        let err = check([HANDLER], ["plugboard:pbx/fax@0.1.0"]).unwrap_err();
+        assert!(err.contains("plugboard:pbx/fax@0.1.0"), "{err}");
+        assert!(check([HANDLER], ["plugboard:pbx/mail@0.1.2"]).is_ok());
         let err = check([HANDLER], ["plugboard:pbx/kv@0.2.0"]).unwrap_err();
         assert!(err.contains("newer"), "{err}");
         let err = check([HANDLER], ["wasi:io/streams@0.3.0"]).unwrap_err();

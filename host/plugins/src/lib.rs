@@ -30,6 +30,7 @@
 //!         config: vec![("greeting".into(), "welcome".into())],
 //!         log_fields: ("acme.example".into(), "call-1".into()),
 //!         limits: RunLimits::default(),
+//!         services: None,
 //!     })
 //!     .await;
 //! if let RunOutcome::Fault(f) = outcome {
@@ -56,6 +57,10 @@ pub use catalog::{ActiveCall, Catalog, CatalogError, Installed, Provenance, Sign
 pub use manifest::{Capability, Manifest, Role};
 pub use runtime::{
     CallRun, Fault, FaultKind, Plugin, RunLimits, RunOutcome, Runtime, RuntimeConfig, RuntimeStats,
+};
+pub use types::{
+    AttachmentSource, DateTimeStyle, DirectoryEntry, DirectoryError, LocalTime, MailAttachment,
+    MailError, MailMessage, MwiCounts, NoServices, Redirection, TenantServices, TtsError,
 };
 pub use types::{
     CallControl, CallError, CallInfo, CollectOptions, Collected, DialOutcome, Party, PlayOutcome,

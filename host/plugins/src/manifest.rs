@@ -52,17 +52,35 @@ pub enum Capability {
     Recordings,
     /// `http`: outbound HTTP to allow-listed hosts; needs a grant.
     Http,
+    /// `mail`: queue mail through the tenant's SMTP server; needs a grant (0.1.2).
+    Mail,
+    /// `mwi`: set message-waiting counts (RFC 3842 NOTIFY); needs a grant (0.1.2).
+    Mwi,
+    /// `clock`: the tenant's clock and time zone (0.1.2).
+    Clock,
+    /// `speech`: numbers and dates as prompts, text-to-speech (0.1.2).
+    Speech,
+    /// `directory`: the tenant's LDAP/AD directory; needs a grant (0.1.2).
+    Directory,
+    /// `redirect`: how the call was redirected to the plugin (0.1.2).
+    Redirect,
 }
 
 impl Capability {
     /// Every capability, in display order.
-    pub const ALL: [Capability; 6] = [
+    pub const ALL: [Capability; 12] = [
         Capability::Call,
         Capability::Config,
         Capability::Log,
         Capability::Kv,
         Capability::Recordings,
         Capability::Http,
+        Capability::Mail,
+        Capability::Mwi,
+        Capability::Clock,
+        Capability::Speech,
+        Capability::Directory,
+        Capability::Redirect,
     ];
 
     /// The capability's name in manifests, grants and errors (the WIT interface name).
@@ -74,6 +92,12 @@ impl Capability {
             Capability::Kv => "kv",
             Capability::Recordings => "recordings",
             Capability::Http => "http",
+            Capability::Mail => "mail",
+            Capability::Mwi => "mwi",
+            Capability::Clock => "clock",
+            Capability::Speech => "speech",
+            Capability::Directory => "directory",
+            Capability::Redirect => "redirect",
         }
     }
 
@@ -82,12 +106,18 @@ impl Capability {
         Capability::ALL.into_iter().find(|c| c.name() == s)
     }
 
-    /// Whether the operator must grant it per tenant. `call`, `config` and
-    /// `log` come with the role; storage and HTTP need a grant.
+    /// Whether the operator must grant it per tenant. `call`, `config`,
+    /// `log`, `clock`, `speech` and `redirect` come with the role; storage,
+    /// HTTP, mail, message waiting and the directory need a grant.
     pub fn needs_grant(self) -> bool {
         matches!(
             self,
-            Capability::Kv | Capability::Recordings | Capability::Http
+            Capability::Kv
+                | Capability::Recordings
+                | Capability::Http
+                | Capability::Mail
+                | Capability::Mwi
+                | Capability::Directory
         )
     }
 }
@@ -308,8 +338,18 @@ impl Manifest {
         complete: bool,
     ) -> Result<Vec<(String, String)>, String> {
         let mut values: BTreeMap<&str, &str> = BTreeMap::new();
+        let mut patterned: BTreeMap<&str, (&str, &ConfigField)> = BTreeMap::new();
         for layer in layers {
             for (k, v) in layer.iter() {
+                if !self.config.contains_key(k)
+                    && let Some((pattern, f)) = self.pattern_field(k)
+                {
+                    check_value(f, v).map_err(|rule| {
+                        format!("config key {k:?} (pattern {pattern:?}): {v:?} {rule}")
+                    })?;
+                    patterned.insert(k, (v, f));
+                    continue;
+                }
                 if !self.config.contains_key(k) {
                     let known: Vec<&str> = self.config.keys().map(String::as_str).collect();
                     return Err(format!(
@@ -326,8 +366,11 @@ impl Manifest {
                 values.insert(k, v);
             }
         }
-        let mut out = Vec::with_capacity(self.config.len());
+        let mut out = Vec::with_capacity(self.config.len() + patterned.len());
         for (key, f) in &self.config {
+            if is_pattern(key) {
+                continue;
+            }
             let value = match values.get(key.as_str()) {
                 Some(v) => {
                     check_value(f, v)
@@ -342,7 +385,49 @@ impl Manifest {
             };
             out.push((key.clone(), value));
         }
+        out.extend(
+            patterned
+                .into_iter()
+                .map(|(k, (v, _))| (k.to_string(), v.to_string())),
+        );
+        out.sort();
         Ok(out)
+    }
+
+    /// The schema key with `*` segments that `key` matches, if any
+    /// (`mailboxes.*.pin` matches `mailboxes.101.pin`).
+    fn pattern_field(&self, key: &str) -> Option<(&str, &ConfigField)> {
+        self.config
+            .iter()
+            .filter(|(p, _)| is_pattern(p))
+            .find(|(p, _)| pattern_matches(p, key))
+            .map(|(p, f)| (p.as_str(), f))
+    }
+}
+
+/// Whether a schema key has `*` segments (a family of keys, all optional).
+fn is_pattern(key: &str) -> bool {
+    key.split('.').any(|s| s == "*")
+}
+
+/// `*` matches one non-empty segment of letters, digits, `+`, `-` or `_`.
+fn pattern_matches(pattern: &str, key: &str) -> bool {
+    let (mut p, mut k) = (pattern.split('.'), key.split('.'));
+    loop {
+        match (p.next(), k.next()) {
+            (None, None) => return true,
+            (Some("*"), Some(seg)) => {
+                let ok = !seg.is_empty()
+                    && seg
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '_'));
+                if !ok {
+                    return false;
+                }
+            }
+            (Some(a), Some(b)) if a == b => {}
+            _ => return false,
+        }
     }
 }
 
@@ -530,8 +615,8 @@ type = "string"
                 "name",
             ),
             (
-                GOOD.replace("\"kv\"]", "\"kv\", \"mail\"]"),
-                "unknown capability \"mail\"",
+                GOOD.replace("\"kv\"]", "\"kv\", \"fax\"]"),
+                "unknown capability \"fax\"",
             ),
             (GOOD.replace("[\"call-flow\"]", "[\"fax\"]"), "unknown role"),
             (
@@ -552,5 +637,36 @@ type = "string"
         let m = Manifest::parse(GOOD).unwrap();
         assert_eq!(m.missing_grants(["recordings"]), vec![Capability::Kv]);
         assert!(m.missing_grants(["kv"]).is_empty());
+    }
+
+    #[test]
+    fn pattern_keys_admit_families_of_optional_keys() {
+        let text = format!(
+            "{GOOD}\n[config.\"mailboxes.*.pin\"]\ntype = \"string\"\n\n[config.\"mailboxes.*.max_s\"]\ntype = \"integer\"\nmax = 3600\n"
+        );
+        let m = Manifest::parse(&text).unwrap();
+        let got = m
+            .resolve_config(&[&kv(&[
+                ("target", "x"),
+                ("mailboxes.101.pin", "1234"),
+                ("mailboxes.+4930123.max_s", "60"),
+            ])])
+            .unwrap();
+        assert!(got.contains(&("mailboxes.101.pin".into(), "1234".into())));
+        assert!(got.contains(&("mailboxes.+4930123.max_s".into(), "60".into())));
+        assert!(!got.iter().any(|(k, _)| k.contains('*')));
+        let e = m
+            .resolve_config(&[&kv(&[("target", "x"), ("mailboxes.101.max_s", "9999")])])
+            .unwrap_err();
+        assert!(
+            e.contains("mailboxes.*.max_s") && e.contains("maximum"),
+            "{e}"
+        );
+        for bad in ["mailboxes.101.pn", "mailboxes..pin", "mailboxes.1.2.pin"] {
+            let e = m
+                .resolve_config(&[&kv(&[("target", "x"), (bad, "1")])])
+                .unwrap_err();
+            assert!(e.contains("is not known"), "{bad}: {e}");
+        }
     }
 }

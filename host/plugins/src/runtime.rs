@@ -27,7 +27,7 @@ use crate::bindings::screener_world::ScreenerPre;
 use crate::contract::{self, ContractInfo};
 use crate::manifest::Role;
 use crate::state::{CpuMeter, MemoryLimiter, PluginState};
-use crate::types::{CallControl, PluginStorage};
+use crate::types::{CallControl, PluginStorage, TenantServices};
 use crate::types::{Event, HttpClient, ScreenRequest, Verdict};
 
 /// Settings of the plugin runtime.
@@ -411,6 +411,9 @@ pub struct CallRun {
     pub log_fields: (String, String),
     /// The tenant's tighter limits, if any (never above the runtime's).
     pub limits: RunLimits,
+    /// Mail, message waiting, clock, speech and directory for (tenant,
+    /// plugin); `None` = [`crate::NoServices`].
+    pub services: Option<Arc<dyn TenantServices>>,
 }
 
 /// Per-run limits below the runtime's (a tenant's plugin memory and CPU).
@@ -618,7 +621,8 @@ impl Plugin {
         let shared = &self.inner.shared;
         let cfg = &shared.cfg;
         let limits = run.limits;
-        let state = PluginState::new(
+        let services = run.services;
+        let mut state = PluginState::new(
             run.control,
             run.storage,
             run.config,
@@ -636,6 +640,9 @@ impl Plugin {
                 cfg.cpu_time_per_call,
             ),
         );
+        if let Some(services) = services {
+            state.services = services;
+        }
         let mut store = Store::new(&shared.engine, state);
         store.limiter(|s| &mut s.limiter);
         store.call_hook(|mut cx, hook| {

@@ -29,7 +29,7 @@ use wasmtime::{CallHook, ResourceLimiter};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
 
-use crate::types::{CallControl, HttpClient, PluginStorage};
+use crate::types::{CallControl, HttpClient, NoServices, PluginStorage, TenantServices};
 
 /// Tracks time spent in wasm for one call (see the module docs).
 #[derive(Debug)]
@@ -170,6 +170,8 @@ pub(crate) struct PluginState {
     /// Outbound HTTP with the plugin's allow-list; `None` denies every request.
     pub(crate) http: Option<Arc<dyn HttpClient>>,
     pub(crate) storage: Arc<dyn PluginStorage>,
+    /// Mail, message waiting, clock, speech and directory (contract 0.1.2).
+    pub(crate) services: Arc<dyn TenantServices>,
     pub(crate) config: Vec<(String, String)>,
     pub(crate) tenant: String,
     pub(crate) call_id: String,
@@ -210,6 +212,7 @@ impl PluginState {
             control,
             http: None,
             storage,
+            services: Arc::new(NoServices),
             config,
             tenant,
             call_id,

@@ -223,6 +223,10 @@ pub trait CallControl: Send + Sync + 'static {
     async fn transfer(&self, target: String) -> Result<(), CallError>;
     /// Facts about the call.
     fn info(&self) -> CallInfo;
+    /// How the call was redirected to the plugin, if it was (0.1.2).
+    fn redirect(&self) -> Option<Redirection> {
+        None
+    }
 }
 
 /// Storage scoped to (tenant, plugin), implemented over the store crate.
@@ -400,4 +404,251 @@ pub enum HttpError {
 pub trait HttpClient: Send + Sync + 'static {
     /// Sends `req` if its host is allowed.
     async fn send(&self, req: HttpRequest) -> Result<HttpResponse, HttpError>;
+}
+
+/// Where a mail attachment's bytes come from (WIT `mail.attachment-source`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttachmentSource {
+    /// A recording of the plugin for the tenant, by id.
+    Recording(String),
+    /// Bytes given by the plugin.
+    Bytes(Vec<u8>),
+}
+
+/// One attachment of a [`MailMessage`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailAttachment {
+    /// File name shown to the recipient.
+    pub filename: String,
+    /// MIME type.
+    pub content_type: String,
+    /// The bytes or the recording they come from.
+    pub source: AttachmentSource,
+}
+
+/// A plain-text message a plugin queues (WIT `mail.message`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailMessage {
+    /// Recipients.
+    pub to: Vec<String>,
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text body.
+    pub body: String,
+    /// Attachments.
+    pub attachments: Vec<MailAttachment>,
+}
+
+/// Why `mail.send` failed (WIT `mail.mail-error`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MailError {
+    /// Mail is not configured for the tenant.
+    Unavailable(String),
+    /// An address, the subject or an attachment is not acceptable.
+    Invalid(String),
+    /// A recording named as an attachment does not exist.
+    NotFound(String),
+    /// The queue could not store the message.
+    Failed(String),
+}
+
+/// Message counts of one mailbox (WIT `mwi.counts`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct MwiCounts {
+    /// New messages.
+    pub new_messages: u32,
+    /// Old (heard or saved) messages.
+    pub old_messages: u32,
+    /// New urgent messages.
+    pub new_urgent: u32,
+    /// Old urgent messages.
+    pub old_urgent: u32,
+}
+
+/// An instant in the tenant's time zone (WIT `clock.local-time`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalTime {
+    /// Milliseconds since the Unix epoch.
+    pub unix_ms: u64,
+    /// Calendar year.
+    pub year: i32,
+    /// 1-12.
+    pub month: u8,
+    /// 1-31.
+    pub day: u8,
+    /// 0-23.
+    pub hour: u8,
+    /// 0-59.
+    pub minute: u8,
+    /// 0-60.
+    pub second: u8,
+    /// ISO 8601 weekday, 1 = Monday.
+    pub weekday: u8,
+    /// Offset from UTC in minutes.
+    pub utc_offset_minutes: i32,
+    /// IANA time zone name.
+    pub zone: String,
+}
+
+/// How `say-datetime` speaks an instant (WIT `speech.datetime-style`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateTimeStyle {
+    /// Hour and minute.
+    Time,
+    /// Weekday, "at", hour and minute.
+    WeekdayTime,
+    /// Weekday, month, day, "at", hour and minute.
+    DateTime,
+}
+
+/// Why text-to-speech failed (WIT `speech.tts-error`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TtsError {
+    /// No engine on this host.
+    Unavailable(String),
+    /// Empty or too long text.
+    Invalid(String),
+    /// Synthesis or storage failed.
+    Failed(String),
+}
+
+/// A directory entry (WIT `directory.entry`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryEntry {
+    /// Distinguished name.
+    pub id: String,
+    /// E.164 number.
+    pub number: Option<String>,
+    /// Internal extension.
+    pub extension: Option<String>,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// Mail address.
+    pub mail: Option<String>,
+    /// PIN hash attribute.
+    pub pin_hash: Option<String>,
+}
+
+/// Why a directory operation failed (WIT `directory.directory-error`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DirectoryError {
+    /// No directory for the tenant.
+    Unavailable(String),
+    /// The number cannot be read.
+    Invalid(String),
+    /// Every server failed.
+    Failed(String),
+}
+
+/// How the call was redirected to the plugin (WIT `redirect.redirection`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redirection {
+    /// The number originally called (user part).
+    pub original: String,
+    /// RFC 5806 reason name: `user-busy`, `no-answer`, `unconditional`, ...
+    pub reason: String,
+    /// `rules`, `diversion` or `history-info`.
+    pub source: String,
+}
+
+/// The tenant services of contract 0.1.2 (mail, message waiting, clock,
+/// speech, directory) for one plugin run, implemented by the call layer for
+/// (tenant, plugin). [`NoServices`] answers "not configured" everywhere.
+#[async_trait::async_trait]
+pub trait TenantServices: Send + Sync + 'static {
+    /// Queue a mail (durable when this returns ok).
+    async fn mail_send(&self, msg: MailMessage) -> Result<String, MailError>;
+    /// Set the message counts of an account; notifies on change.
+    async fn mwi_set(&self, account: &str, counts: MwiCounts) -> Result<(), String>;
+    /// The counts last set for an account.
+    async fn mwi_get(&self, account: &str) -> MwiCounts;
+    /// Now, in the tenant's time zone.
+    fn now(&self) -> LocalTime;
+    /// An instant in the tenant's time zone.
+    fn to_local(&self, unix_ms: u64) -> LocalTime;
+    /// A number as stock prompts.
+    fn say_number(&self, n: u32) -> Vec<Prompt>;
+    /// An instant as stock prompts.
+    fn say_datetime(&self, unix_ms: u64, style: DateTimeStyle) -> Vec<Prompt>;
+    /// Text-to-speech into a recording of the plugin; returns its id.
+    async fn synthesize(&self, text: &str) -> Result<String, TtsError>;
+    /// Look a number up in the tenant's directory.
+    async fn directory_lookup(
+        &self,
+        number: &str,
+    ) -> Result<Option<DirectoryEntry>, DirectoryError>;
+    /// A number in E.164 by the tenant's numbering plan.
+    fn normalize(&self, number: &str) -> Result<String, DirectoryError>;
+}
+
+/// Tenant services of a host where none are configured: mail, message
+/// waiting, speech and directory answer "unavailable", the clock is the
+/// system clock in UTC.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoServices;
+
+fn utc_local(unix_ms: u64) -> LocalTime {
+    use chrono::{Datelike, Timelike};
+    let t = chrono::DateTime::from_timestamp_millis(unix_ms as i64).unwrap_or_default();
+    LocalTime {
+        unix_ms,
+        year: t.year(),
+        month: t.month() as u8,
+        day: t.day() as u8,
+        hour: t.hour() as u8,
+        minute: t.minute() as u8,
+        second: t.second() as u8,
+        weekday: t.weekday().number_from_monday() as u8,
+        utc_offset_minutes: 0,
+        zone: "UTC".into(),
+    }
+}
+
+#[async_trait::async_trait]
+impl TenantServices for NoServices {
+    async fn mail_send(&self, _msg: MailMessage) -> Result<String, MailError> {
+        Err(MailError::Unavailable(
+            "mail is not configured on this host".into(),
+        ))
+    }
+    async fn mwi_set(&self, _account: &str, _counts: MwiCounts) -> Result<(), String> {
+        Err("message waiting is not available on this host".into())
+    }
+    async fn mwi_get(&self, _account: &str) -> MwiCounts {
+        MwiCounts::default()
+    }
+    fn now(&self) -> LocalTime {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as u64;
+        utc_local(ms)
+    }
+    fn to_local(&self, unix_ms: u64) -> LocalTime {
+        utc_local(unix_ms)
+    }
+    fn say_number(&self, _n: u32) -> Vec<Prompt> {
+        Vec::new()
+    }
+    fn say_datetime(&self, _unix_ms: u64, _style: DateTimeStyle) -> Vec<Prompt> {
+        Vec::new()
+    }
+    async fn synthesize(&self, _text: &str) -> Result<String, TtsError> {
+        Err(TtsError::Unavailable(
+            "text-to-speech is not available on this host".into(),
+        ))
+    }
+    async fn directory_lookup(
+        &self,
+        _number: &str,
+    ) -> Result<Option<DirectoryEntry>, DirectoryError> {
+        Err(DirectoryError::Unavailable(
+            "no directory is configured".into(),
+        ))
+    }
+    fn normalize(&self, _number: &str) -> Result<String, DirectoryError> {
+        Err(DirectoryError::Unavailable(
+            "no numbering plan is configured".into(),
+        ))
+    }
 }

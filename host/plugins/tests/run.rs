@@ -143,6 +143,7 @@ fn run_for(call: &Arc<FakeCall>, storage: &Arc<MemStorage>) -> CallRun {
         config: vec![("greeting".into(), "hello-there".into())],
         log_fields: ("acme.test".into(), "call-1".into()),
         limits: Default::default(),
+        services: None,
     }
 }
 
@@ -282,7 +283,7 @@ async fn the_second_load_comes_from_the_disk_cache() {
     let rt = Runtime::new(cfg).unwrap();
     let plugin = rt.load("echo", &path).unwrap();
     assert_eq!((rt.stats().cache_misses, rt.stats().cache_hits), (0, 1));
-    assert_eq!(plugin.contract_version(), "0.1.1");
+    assert_eq!(plugin.contract_version(), "0.1.2");
     assert_eq!(plugin.with_version("1.2.3").version(), Some("1.2.3"));
     let call = Arc::new(FakeCall::default());
     let storage = Arc::new(MemStorage::default());

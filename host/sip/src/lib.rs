@@ -13,6 +13,7 @@ pub mod check;
 pub mod framing;
 pub mod message;
 pub mod parse;
+pub mod redirect;
 pub mod transaction;
 pub mod util;
 
