@@ -74,6 +74,8 @@ pub struct AState {
     pub disposition: Option<String>,
     /// `rule:number` when a call rule forwarded the call.
     pub forwarded: Option<String>,
+    /// The last redirection by a call rule (the plugin's `redirect.info`).
+    pub redirect: Option<plugboard_plugins::Redirection>,
     pub bridge_stats: Option<(u64, u64)>,
     /// Our SDP towards the current B leg (the offer we sent it).
     pub sdp_b: Option<String>,
@@ -221,7 +223,7 @@ impl CallShared {
 }
 
 /// The remote target of a dialog: the first Contact URI (RFC 3261 12.1.1, 12.1.2).
-fn remote_target(headers: &plugboard_sip::Headers) -> Option<Uri> {
+pub(crate) fn remote_target(headers: &plugboard_sip::Headers) -> Option<Uri> {
     match headers.contacts().ok().flatten()? {
         plugboard_sip::Contacts::List(l) => l.into_iter().next().map(|n| n.uri),
         plugboard_sip::Contacts::Star => None,
@@ -240,7 +242,7 @@ pub async fn inbound_invite(core: Arc<Core>, key: TxKey, req: Request, peer: Pee
     // Taken before the tenant lookup: a call whose CDR starts after a plugin
     // swap completed saw the tenant as it was after the swap.
     let started = SystemTime::now();
-    let Some(tenant) = core.tenant_of(&req) else {
+    let Some(tenant) = core.tenant_for(&req, peer) else {
         core.sip()
             .respond(key, reject(&req, 404, "Not Found", "unknown domain"));
         return;
@@ -257,17 +259,23 @@ pub async fn inbound_invite(core: Arc<Core>, key: TxKey, req: Request, peer: Pee
             }
         };
         let from_user = from.uri.user_unescaped().unwrap_or_default();
-        match crate::digest::authenticate(
-            &req,
-            &tenant,
-            &core.nonces,
-            &core.digest_algorithms,
-            Some(&from_user),
-        ) {
-            crate::digest::AuthResult::Ok(_) => {}
-            crate::digest::AuthResult::Reject(r) => {
-                core.sip().respond(key, r);
-                return;
+        // A peer PBX on a configured trunk is trusted by its address; it
+        // reaches this tenant's dial plan like a user does.
+        if let Some(trunk) = tenant.trunk_at(peer.addr) {
+            info!(trunk = %trunk.name, caller = %from_user, "call from trunk");
+        } else {
+            match crate::digest::authenticate(
+                &req,
+                &tenant,
+                &core.nonces,
+                &core.digest_algorithms,
+                Some(&from_user),
+            ) {
+                crate::digest::AuthResult::Ok(_) => {}
+                crate::digest::AuthResult::Reject(r) => {
+                    core.sip().respond(key, r);
+                    return;
+                }
             }
         }
         // Counted until the end of this call (tenant limits.max_calls).
@@ -484,7 +492,21 @@ async fn forward(shared: &Arc<CallShared>, from_ext: &str, number: &str, why: &s
         return;
     };
     info!(%from_ext, %number, rule = why, "call forwarded");
-    shared.state.lock().expect("call state").forwarded = Some(format!("{why}:{number}"));
+    {
+        let mut st = shared.state.lock().expect("call state");
+        st.forwarded = Some(format!("{why}:{number}"));
+        // The RFC 5806 names, as a peer PBX's Diversion would say them.
+        let reason = match why {
+            "always" => "unconditional",
+            "busy" => "user-busy",
+            other => other,
+        };
+        st.redirect = Some(plugboard_plugins::Redirection {
+            original: from_ext.to_string(),
+            reason: reason.to_string(),
+            source: "rules".into(),
+        });
+    }
     Box::pin(route(shared, target, hops + 1)).await
 }
 

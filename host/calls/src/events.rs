@@ -122,6 +122,7 @@ async fn deliver(core: &Arc<Core>, tenant: &Tenant, name: &str, event: Event) {
         config: resolved.config,
         log_fields: (tenant.domain.clone(), format!("event-{}", event.time_ms)),
         limits: crate::tenants::run_limits(tenant),
+        services: None,
     };
     core.events.delivered.fetch_add(1, Ordering::Relaxed);
     match resolved.installed.plugin.run_event(run, http, event).await {

@@ -14,12 +14,14 @@ pub mod events;
 pub mod faults;
 pub mod http_out;
 pub mod licensing;
+pub mod mwi;
 pub mod plugin_call;
 pub mod prompts;
 pub mod registrar;
 pub mod reply;
 pub mod screening;
 pub mod server;
+pub mod services;
 pub mod tenants;
 pub mod transport;
 

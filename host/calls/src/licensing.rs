@@ -106,6 +106,12 @@ impl Licences {
         })
     }
 
+    /// The host's clock: the system's, or `[testing] clock_file` (also the
+    /// tenant clock of plugins, so retention can be tested).
+    pub fn clock(&self) -> SharedClock {
+        self.setup.clock.clone()
+    }
+
     /// The licensing as it is now.
     pub fn current(&self) -> Arc<Licensing> {
         self.current.load_full()

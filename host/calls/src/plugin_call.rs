@@ -79,6 +79,11 @@ pub async fn run(shared: &Arc<CallShared>, name: &str, config: Vec<(String, Stri
         shared: shared.clone(),
         scope: scope.clone(),
     });
+    let services = Arc::new(crate::services::RunServices {
+        core: core.clone(),
+        tenant: shared.tenant.clone(),
+        scope: scope.clone(),
+    });
     let storage = Arc::new(ScopedStorage {
         store: core.store.clone(),
         scope,
@@ -96,6 +101,7 @@ pub async fn run(shared: &Arc<CallShared>, name: &str, config: Vec<(String, Stri
             config,
             log_fields: (shared.tenant.domain.clone(), call_id),
             limits: crate::tenants::run_limits(&shared.tenant),
+            services: Some(services),
         })
         .await;
     let disposition = match &outcome {
@@ -317,28 +323,7 @@ impl CallControl for PluginCall {
             return Ok(None);
         }
         let wav = plugboard_media::wav::write_wav_pcm16(&rec.samples);
-        if let Some(mb) = self.shared.tenant.limits.storage_mb {
-            let used = core
-                .store
-                .tenant_recording_bytes(&self.shared.tenant.domain)
-                .await
-                .map_err(|e| CallError::Failed(format!("storage: {e}")))?;
-            if used + wav.len() as u64 > mb * 1024 * 1024 {
-                warn!(
-                    used,
-                    quota_mb = mb,
-                    "tenant storage quota reached: recording discarded"
-                );
-                return Err(CallError::Denied(
-                    "the tenant's storage quota is full".into(),
-                ));
-            }
-        }
-        let meta = core
-            .store
-            .recording_put(&self.scope, wav, duration_ms)
-            .await
-            .map_err(|e| CallError::Failed(format!("storing the recording: {e}")))?;
+        let meta = put_recording(core, &self.shared.tenant, &self.scope, wav, duration_ms).await?;
         info!(id = %meta.id, duration_ms, "recording stored");
         core.events.publish(
             core,
@@ -405,10 +390,61 @@ impl CallControl for PluginCall {
             caller: party(&from),
             callee,
             tenant: self.shared.tenant.domain.clone(),
-            redirect_reason: None,
+            redirect_reason: self.redirect().map(|r| r.reason),
             headers,
         }
     }
+
+    fn redirect(&self) -> Option<plugboard_plugins::Redirection> {
+        let from_rules = self
+            .shared
+            .state
+            .lock()
+            .expect("call state")
+            .redirect
+            .clone();
+        from_rules.or_else(|| {
+            plugboard_sip::redirect::redirection(&self.shared.invite.headers).map(|r| {
+                plugboard_plugins::Redirection {
+                    original: r.original,
+                    reason: r.reason,
+                    source: r.source.to_string(),
+                }
+            })
+        })
+    }
+}
+
+/// Stores a recording of (tenant, plugin) within the tenant's storage quota
+/// (`limits.storage_mb`).
+pub(crate) async fn put_recording(
+    core: &crate::server::Core,
+    tenant: &plugboard_tenants::Tenant,
+    scope: &Scope,
+    wav: Vec<u8>,
+    duration_ms: u32,
+) -> Result<plugboard_store::RecordingMeta, CallError> {
+    if let Some(mb) = tenant.limits.storage_mb {
+        let used = core
+            .store
+            .tenant_recording_bytes(&tenant.domain)
+            .await
+            .map_err(|e| CallError::Failed(format!("storage: {e}")))?;
+        if used + wav.len() as u64 > mb * 1024 * 1024 {
+            warn!(
+                used,
+                quota_mb = mb,
+                "tenant storage quota reached: recording discarded"
+            );
+            return Err(CallError::Denied(
+                "the tenant's storage quota is full".into(),
+            ));
+        }
+    }
+    core.store
+        .recording_put(scope, wav, duration_ms)
+        .await
+        .map_err(|e| CallError::Failed(format!("storing the recording: {e}")))
 }
 
 pub(crate) struct ScopedStorage {

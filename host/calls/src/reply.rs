@@ -44,4 +44,4 @@ pub fn reply(req: &Request, status: u16, reason: &str) -> Response {
 }
 
 /// The methods the host accepts (Allow header).
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER";
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, SUBSCRIBE";

@@ -59,6 +59,7 @@ pub async fn screen(
             config: resolved.config,
             log_fields: (tenant.domain.clone(), request.call_id.clone()),
             limits: crate::tenants::run_limits(tenant),
+            services: None,
         };
         let verdict = tokio::time::timeout(
             BUDGET,

@@ -129,6 +129,12 @@ pub struct Core {
     pub(crate) dialogs: Mutex<HashMap<(String, String), (Side, LegSender)>>,
     /// Pending inbound INVITEs, for CANCEL.
     pub(crate) invites: Mutex<HashMap<TxKey, LegSender>>,
+    /// Message-waiting counts and subscriptions (RFC 3842).
+    pub mwi: crate::mwi::Mwi,
+    /// The durable outgoing mail queue (set once the core exists).
+    pub mail: OnceLock<Arc<plugboard_mail::MailQueue>>,
+    /// Directories per tenant and the text-to-speech engine.
+    pub services: crate::services::Shared,
 }
 
 /// A running plugboard host.
@@ -255,7 +261,23 @@ impl Server {
             stats: Stats::default(),
             dialogs: Mutex::new(HashMap::new()),
             invites: Mutex::new(HashMap::new()),
+            mwi: Default::default(),
+            mail: OnceLock::new(),
+            services: Default::default(),
         });
+        let queue = plugboard_mail::MailQueue::open(
+            core.store.clone(),
+            Arc::new(crate::services::TenantSmtp(Arc::downgrade(&core))),
+            plugboard_mail::QueueOptions {
+                base_delay: Duration::from_millis(s.mail_retry_ms.max(1)),
+                max_delay: Duration::from_secs(s.mail_retry_max_s.max(1)),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the mail queue: {e}"))?;
+        queue.start();
+        let _ = core.mail.set(queue);
         let handle = transport::start(
             s.sip_udp,
             s.sip_tcp,
@@ -265,6 +287,7 @@ impl Server {
         .await?;
         info!(udp = ?handle.udp_addr, tcp = ?handle.tcp_addr, "SIP listening");
         let _ = core.sip.set(handle);
+        crate::mwi::start_sweeper(&core);
         let ticker = core.clone();
         tokio::spawn(async move {
             // Reminders and licence file changes: every second under a test
@@ -284,6 +307,9 @@ impl Server {
 
     /// Makes everything durable before the process exits.
     pub async fn shutdown(&self) {
+        if let Some(q) = self.core.mail.get() {
+            q.stop();
+        }
         if let Err(e) = self.core.store.flush().await {
             warn!("flushing storage at shutdown: {e}");
         }
@@ -350,6 +376,18 @@ impl Core {
         self.tenants.get(&to.uri.host)
     }
 
+    /// The tenant a request from `peer` belongs to: by domain, else the
+    /// tenant that has a trunk at that exact address (a peer PBX addresses
+    /// requests to our IP, not to the tenant's domain).
+    pub fn tenant_for(&self, req: &Request, peer: Peer) -> Option<Arc<Tenant>> {
+        self.tenant_of(req).or_else(|| {
+            self.tenants
+                .all()
+                .into_iter()
+                .find(|t| t.trunk_at(peer.addr).is_some())
+        })
+    }
+
     pub(crate) fn register_dialog(&self, call_id: &str, tag: &str, side: Side, tx: LegSender) {
         self.dialogs
             .lock()
@@ -393,6 +431,10 @@ impl Dispatcher for CoreDispatcher {
             .map(|t| t.tag().is_some())
             .unwrap_or(false);
         if in_dialog {
+            if req.method == Method::Subscribe && core.mwi.owns(&req) {
+                tokio::spawn(crate::mwi::refresh(core, key, req));
+                return;
+            }
             match core.find_dialog(&req) {
                 Some((side, tx)) => {
                     let _ = tx.send((side, LegMsg::Request { key, req, peer }));
@@ -412,6 +454,9 @@ impl Dispatcher for CoreDispatcher {
                 });
             }
             Method::Options => sip.respond(key, options_reply(&req)),
+            Method::Subscribe => {
+                tokio::spawn(crate::mwi::subscribe(core, key, req, peer));
+            }
             Method::Invite => {
                 tokio::spawn(crate::call::inbound_invite(core, key, req, peer));
             }

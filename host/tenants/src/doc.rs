@@ -52,6 +52,18 @@ pub struct TenantDoc {
     /// Enabled plugins.
     #[serde(default)]
     pub plugins: Vec<TenantPluginDoc>,
+    /// Outgoing mail (SMTP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mail: Option<plugboard_mail::SmtpConfig>,
+    /// User directory (LDAP/AD).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory: Option<plugboard_directory::DirectoryConfig>,
+    /// Numbering plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub numbering: Option<plugboard_directory::NumberingPlan>,
+    /// Peer PBXs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trunks: Vec<crate::Trunk>,
 }
 
 /// A user.
@@ -187,6 +199,10 @@ impl From<&Tenant> for TenantDoc {
                     http_hosts: p.http_hosts.clone(),
                 })
                 .collect(),
+            mail: t.mail.clone(),
+            directory: t.directory.clone(),
+            numbering: t.numbering.clone(),
+            trunks: t.trunks.clone(),
         }
     }
 }
@@ -265,6 +281,23 @@ impl TenantDoc {
         }
         dialplan.sort_by(|a, b| a.number.cmp(&b.number));
         plugins.sort_by(|a, b| a.name.cmp(&b.name));
+        for (name, check) in [
+            ("mail", self.mail.as_ref().map(|m| m.check())),
+            ("directory", self.directory.as_ref().map(|d| d.check())),
+            ("numbering", self.numbering.as_ref().map(|n| n.check())),
+        ] {
+            if let Some(Err(e)) = check {
+                return Err(format!("{name}: {e}"));
+            }
+        }
+        if self.directory.is_some() && self.numbering.is_none() {
+            return Err("directory needs a numbering plan to read numbers".into());
+        }
+        let mut trunks: Vec<crate::Trunk> = Vec::new();
+        for t in self.trunks {
+            crate::check_trunk(&t, &trunks)?;
+            trunks.push(t);
+        }
         Ok(Tenant {
             domain,
             language,
@@ -274,6 +307,10 @@ impl TenantDoc {
             users,
             dialplan,
             plugins,
+            mail: self.mail,
+            directory: self.directory,
+            numbering: self.numbering,
+            trunks,
         })
     }
 }

@@ -39,6 +39,7 @@ mod doc;
 mod parse;
 
 pub use doc::{DialDoc, TenantDoc, TenantPluginDoc, UserDoc, flatten_json};
+pub use parse::valid_number;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -105,6 +106,11 @@ pub struct ServerConfig {
     /// Extra CA certificates (PEM) trusted by the plugins' outbound HTTPS,
     /// besides Mozilla's roots (default none).
     pub http_ca_file: Option<PathBuf>,
+    /// Delay before the first retry of a mail the SMTP server did not
+    /// accept, milliseconds (default 5000; doubles per attempt).
+    pub mail_retry_ms: u64,
+    /// Longest delay between two attempts of one mail, seconds (default 900).
+    pub mail_retry_max_s: u64,
 }
 
 impl ServerConfig {
@@ -176,7 +182,7 @@ pub struct PluginDef {
 }
 
 /// Capabilities an operator can grant (the rest come with a plugin's role).
-pub const CAPABILITY_GRANTS: &[&str] = &["http", "kv", "recordings"];
+pub const CAPABILITY_GRANTS: &[&str] = &["directory", "http", "kv", "mail", "mwi", "recordings"];
 
 /// Checks one granted capability name; the error completes "CONTEXT: ".
 pub fn check_grant(g: &str) -> Result<(), String> {
@@ -248,6 +254,55 @@ pub struct Tenant {
     pub dialplan: Vec<DialEntry>,
     /// Plugins enabled for this tenant, sorted by name.
     pub plugins: Vec<TenantPlugin>,
+    /// Outgoing mail (`[tenant.mail]`): the SMTP server of the `mail` capability.
+    pub mail: Option<plugboard_mail::SmtpConfig>,
+    /// The user directory (`[tenant.directory]`) of the `directory` capability.
+    pub directory: Option<plugboard_directory::DirectoryConfig>,
+    /// The numbering plan (`[tenant.numbering]`) for E.164 normalisation.
+    pub numbering: Option<plugboard_directory::NumberingPlan>,
+    /// Peer PBXs (`[[tenant.trunk]]`) whose calls are accepted by address.
+    pub trunks: Vec<Trunk>,
+}
+
+/// A peer PBX connected over a SIP trunk (plugboard as its voicemail
+/// server). Its INVITEs are accepted by source address without digest
+/// authentication, and reach only this tenant's dial plan.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Trunk {
+    /// A name for logs.
+    pub name: String,
+    /// The peer's SIP address, `IP:port` (UDP). Requests from this IP and
+    /// port are this trunk's.
+    pub address: std::net::SocketAddr,
+    /// Send message-waiting NOTIFYs for numbers that are not users of the
+    /// tenant (the peer's own users) to this peer.
+    #[serde(default = "yes")]
+    pub mwi: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Checks a trunk against the ones before it.
+pub(crate) fn check_trunk(t: &Trunk, before: &[Trunk]) -> Result<(), String> {
+    if t.name.is_empty() {
+        return Err("trunk: empty name".into());
+    }
+    if t.address.ip().is_unspecified() || t.address.port() == 0 {
+        return Err(format!(
+            "trunk {:?}: address {} is not a peer's IP:port",
+            t.name, t.address
+        ));
+    }
+    if before
+        .iter()
+        .any(|b| b.name == t.name || b.address == t.address)
+    {
+        return Err(format!("trunk {:?}: name or address listed twice", t.name));
+    }
+    Ok(())
 }
 
 /// A user that can register and be called.
@@ -440,6 +495,11 @@ impl Config {
 }
 
 impl Tenant {
+    /// The trunk a request from `addr` belongs to, if any.
+    pub fn trunk_at(&self, addr: std::net::SocketAddr) -> Option<&Trunk> {
+        self.trunks.iter().find(|t| t.address == addr)
+    }
+
     /// The user with extension `ext`.
     pub fn user(&self, ext: &str) -> Option<&User> {
         self.users.iter().find(|u| u.extension == ext)

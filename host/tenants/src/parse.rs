@@ -83,6 +83,8 @@ struct RawServer {
     plugin_memory_mb: Option<Spanned<u32>>,
     plugin_cpu_ms: Option<Spanned<u32>>,
     http_ca_file: Option<String>,
+    mail_retry_ms: Option<Spanned<u64>>,
+    mail_retry_max_s: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -110,6 +112,11 @@ struct RawTenant {
     dialplan: BTreeMap<Spanned<String>, Spanned<RawDial>>,
     #[serde(default)]
     plugins: BTreeMap<Spanned<String>, RawTenantPlugin>,
+    mail: Option<Spanned<plugboard_mail::SmtpConfig>>,
+    directory: Option<Spanned<plugboard_directory::DirectoryConfig>>,
+    numbering: Option<Spanned<plugboard_directory::NumberingPlan>>,
+    #[serde(default)]
+    trunk: Vec<Spanned<crate::Trunk>>,
 }
 
 #[derive(Deserialize)]
@@ -331,6 +338,16 @@ impl Checker<'_> {
             plugin_memory_mb: num(&s.plugin_memory_mb, 64),
             plugin_cpu_ms: num(&s.plugin_cpu_ms, 200),
             http_ca_file: s.http_ca_file.as_deref().map(|p| self.resolve(p)),
+            mail_retry_ms: s
+                .mail_retry_ms
+                .as_ref()
+                .map_or(5000, |v| *v.get_ref())
+                .max(1),
+            mail_retry_max_s: s
+                .mail_retry_max_s
+                .as_ref()
+                .map_or(900, |v| *v.get_ref())
+                .max(1),
         })
     }
 
@@ -463,6 +480,24 @@ impl Checker<'_> {
                 ));
             }
         };
+        let mail = self.checked(raw.mail, &ctx, "mail", |m| m.check())?;
+        let directory = self.checked(raw.directory, &ctx, "directory", |d| d.check())?;
+        let numbering = self.checked(raw.numbering, &ctx, "numbering", |n| n.check())?;
+        if directory.is_some() && numbering.is_none() {
+            return Err(self.err(
+                None,
+                format!("{ctx}: [directory] needs a [numbering] plan to read numbers"),
+            ));
+        }
+        let mut trunks: Vec<crate::Trunk> = Vec::new();
+        for t in raw.trunk {
+            let span = t.span();
+            let t = t.into_inner();
+            if let Err(e) = crate::check_trunk(&t, &trunks) {
+                return Err(self.err(Some(span), format!("{ctx}: {e}")));
+            }
+            trunks.push(t);
+        }
         let limits = match raw.limits {
             None => crate::Limits::default(),
             Some(l) => {
@@ -613,7 +648,24 @@ impl Checker<'_> {
             users,
             dialplan,
             plugins: tenant_plugins,
+            mail,
+            directory,
+            numbering,
+            trunks,
         })
+    }
+
+    /// Runs `check` on an optional table; its error points at the table.
+    fn checked<T>(
+        &self,
+        value: Option<Spanned<T>>,
+        ctx: &str,
+        name: &str,
+        check: impl Fn(&T) -> Result<(), String>,
+    ) -> Result<Option<T>, ConfigError> {
+        let Some(v) = value else { return Ok(None) };
+        check(v.get_ref()).map_err(|e| self.err(Some(v.span()), format!("{ctx}: [{name}] {e}")))?;
+        Ok(Some(v.into_inner()))
     }
 }
 
@@ -635,6 +687,8 @@ fn empty_server() -> RawServer {
         plugin_memory_mb: None,
         plugin_cpu_ms: None,
         http_ca_file: None,
+        mail_retry_ms: None,
+        mail_retry_max_s: None,
     }
 }
 
@@ -704,7 +758,7 @@ pub(crate) fn valid_language(s: &str) -> bool {
 }
 
 /// Extensions and dialled numbers.
-pub(crate) fn valid_number(s: &str) -> bool {
+pub fn valid_number(s: &str) -> bool {
     (1..=32).contains(&s.len())
         && s.bytes().all(|b| {
             b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'+' | b'*' | b'#')

@@ -185,7 +185,7 @@ fn tenant_plugin_tables_pin_configure_and_grant() {
     let e = err(&text.replace("grants = [\"kv\"]", "grants = [\"root\"]"));
     assert_eq!(
         e,
-        "examples/demo/plugboard.toml:10:11: plugin \"attendant\": unknown capability \"root\" in grants (grantable: http, kv, recordings)"
+        "examples/demo/plugboard.toml:10:11: plugin \"attendant\": unknown capability \"root\" in grants (grantable: directory, http, kv, mail, mwi, recordings)"
     );
     let e = err(&text.replace("[tenant.plugins.attendant]", "[tenant.plugins.nope]"));
     assert!(
@@ -515,4 +515,60 @@ fn the_documented_example_file_loads() {
     assert_eq!(t.route("200"), Some(DialTarget::User("101".into())));
     assert_eq!(c.server.rtp_ports, (20000, 20999));
     assert_eq!(c.server.data_dir, Path::new("examples/demo/data"));
+}
+
+#[test]
+fn the_voicemail_for_another_pbx_example_loads() {
+    let text = include_str!("../../../examples/voicemail-for-pbx.toml");
+    let c = Config::from_str(text, Path::new("examples/voicemail-for-pbx.toml")).unwrap();
+    let t = c.tenant("voicemail.acme.example").unwrap();
+    assert_eq!(t.trunks.len(), 1);
+    assert!(t.trunks[0].mwi);
+    let addr: std::net::SocketAddr = "192.0.2.10:5060".parse().unwrap();
+    assert_eq!(
+        t.trunk_at(addr).map(|t| t.name.as_str()),
+        Some("legacy-pbx")
+    );
+    let plan = t.numbering.as_ref().unwrap();
+    for form in ["+49 8142 4799 123", "0049-81424799123", "123"] {
+        assert_eq!(plan.normalize(form).unwrap(), "+4981424799123", "{form}");
+    }
+    assert_eq!(t.mail.as_ref().unwrap().host, "smtp.acme.example");
+    assert_eq!(t.directory.as_ref().unwrap().servers.len(), 2);
+}
+
+#[test]
+fn bad_service_tables_name_file_line_and_field() {
+    let text = include_str!("../../../examples/voicemail-for-pbx.toml");
+    let e = Config::from_str(
+        &text.replace(
+            "from = \"Voicemail <voicemail@acme.example>\"",
+            "from = \"nobody\"",
+        ),
+        Path::new("vm.toml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.starts_with("vm.toml:") && e.contains("[mail]") && e.contains("from"),
+        "{e}"
+    );
+    let e = Config::from_str(
+        &text.replace(
+            "address = \"192.0.2.10:5060\"",
+            "address = \"0.0.0.0:5060\"",
+        ),
+        Path::new("vm.toml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("trunk \"legacy-pbx\"") && e.contains("not a peer"),
+        "{e}"
+    );
+    let no_plan = text.replace("[tenant.numbering]", "[tenant.numbering_off]");
+    let e = Config::from_str(&no_plan, Path::new("vm.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("numbering"), "{e}");
 }
