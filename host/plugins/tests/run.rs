@@ -313,3 +313,30 @@ async fn a_corrupt_cache_file_is_recompiled() {
     rt.load("trap", &path).unwrap();
     assert_eq!(rt.stats().cache_misses, 1);
 }
+
+/// A component built against contract 0.1.1 (tests/plugins/echo-info at
+/// commit 39e4cf8, before 0.1.2 added mail, mwi, clock, speech, directory
+/// and redirect) still loads and runs on this host: 0.1.x only adds.
+#[tokio::test]
+async fn a_component_built_for_contract_0_1_1_still_runs() {
+    let env = runtime(|_| {});
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/echo-info-contract-0.1.1.wasm");
+    let plugin = env.rt.load("echo", &path).unwrap();
+    assert_eq!(plugin.contract_version(), "0.1.1");
+    let call = Arc::new(FakeCall::default());
+    let storage = Arc::new(MemStorage::default());
+    assert_eq!(
+        plugin.run_call(run_for(&call, &storage)).await,
+        RunOutcome::Completed
+    );
+    assert_eq!(
+        *call.events.lock().unwrap(),
+        vec![
+            Event::Answer,
+            Event::Play(vec![Prompt::Stock("beep".into())]),
+            Event::Play(vec![Prompt::Stock("hello-there".into())]),
+            Event::Hangup,
+        ]
+    );
+}
