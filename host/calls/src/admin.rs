@@ -307,6 +307,13 @@ fn operator_fields_unchanged(cur: &Tenant, new: &Tenant) -> Result<(), String> {
     if cur.limits != new.limits {
         return Err("only the operator changes a tenant's limits".into());
     }
+    // Trunks are trusted by address; mail and directory servers are
+    // connections the host makes (and files it reads: ca_file).
+    if cur.trunks != new.trunks || cur.mail != new.mail || cur.directory != new.directory {
+        return Err(
+            "only the operator changes a tenant's trunks, mail server and directory".into(),
+        );
+    }
     for p in &new.plugins {
         let (grants, hosts) = cur
             .plugin(&p.name)

@@ -261,7 +261,11 @@ pub async fn inbound_invite(core: Arc<Core>, key: TxKey, req: Request, peer: Pee
         let from_user = from.uri.user_unescaped().unwrap_or_default();
         // A peer PBX on a configured trunk is trusted by its address; it
         // reaches this tenant's dial plan like a user does.
-        if let Some(trunk) = tenant.trunk_at(peer.addr) {
+        let trunk = match peer.transport {
+            plugboard_sip::transaction::Transport::Udp => tenant.trunk_at(peer.addr),
+            _ => None,
+        };
+        if let Some(trunk) = trunk {
             info!(trunk = %trunk.name, caller = %from_user, "call from trunk");
         } else {
             match crate::digest::authenticate(

@@ -53,6 +53,8 @@ struct Subscription {
     account: String,
     dialog: Dialog,
     expires_at: Instant,
+    /// The SUBSCRIBE's `Event` value, echoed with its `id` (RFC 6665 8.2.3).
+    event: String,
 }
 
 /// Counts and subscriptions of every tenant.
@@ -61,6 +63,8 @@ pub struct Mwi {
     counts: Mutex<HashMap<(String, String), MwiCounts>>,
     /// By (Call-ID, our tag).
     subs: Mutex<HashMap<(String, String), Subscription>>,
+    /// Serialises `set` (read, store, cache) so store and cache agree.
+    writing: tokio::sync::Mutex<()>,
 }
 
 /// The `application/simple-message-summary` body (RFC 3842 section 5.2).
@@ -88,14 +92,20 @@ impl Mwi {
         }
         let stored = match core.store.doc_get(KIND, &doc_key(tenant, account)).await {
             Ok(Some(b)) => serde_json::from_slice(&b).unwrap_or_default(),
-            Ok(None) => MwiCounts::default(),
+            // Not cached: any string may be asked for.
+            Ok(None) => return MwiCounts::default(),
             Err(e) => {
                 warn!(%tenant, %account, "cannot read message-waiting counts: {e}");
                 return MwiCounts::default();
             }
         };
-        self.counts.lock().expect("mwi lock").insert(key, stored);
-        stored
+        // A concurrent `set` may have cached a newer value meanwhile.
+        *self
+            .counts
+            .lock()
+            .expect("mwi lock")
+            .entry(key)
+            .or_insert(stored)
     }
 
     /// Sets the counts of an account; on a change they are stored and every
@@ -110,6 +120,7 @@ impl Mwi {
         if !plugboard_tenants::valid_number(account) {
             return Err(format!("account {account:?} is not a number or extension"));
         }
+        let _writing = self.writing.lock().await;
         if self.get(core, &tenant.domain, account).await == counts {
             return Ok(());
         }
@@ -126,8 +137,18 @@ impl Mwi {
         let core = core.clone();
         let tenant = tenant.clone();
         let account = account.to_string();
-        tokio::spawn(async move { notify_all(&core, &tenant, &account, counts).await });
+        tokio::spawn(async move { notify_all(&core, &tenant, &account).await });
         Ok(())
+    }
+
+    /// The cached counts (zero when never read or set).
+    fn cached(&self, tenant: &str, account: &str) -> MwiCounts {
+        self.counts
+            .lock()
+            .expect("mwi lock")
+            .get(&(tenant.to_string(), account.to_string()))
+            .copied()
+            .unwrap_or_default()
     }
 
     /// Whether an in-dialog request belongs to one of our subscriptions.
@@ -220,9 +241,8 @@ pub async fn subscribe(core: Arc<Core>, key: TxKey, req: Request, peer: Peer) {
         return sip.respond(key, reject(&req, 404, "Not Found", "unknown domain"));
     };
     let account = req.uri.user_unescaped().unwrap_or_default();
-    if tenant.user(&account).is_none() {
-        return sip.respond(key, reject(&req, 404, "Not Found", "no such mailbox"));
-    }
+    // Challenge first: an unauthenticated client learns nothing about
+    // which mailboxes exist (the credentials must name `account` itself).
     match crate::digest::authenticate(
         &req,
         &tenant,
@@ -232,6 +252,9 @@ pub async fn subscribe(core: Arc<Core>, key: TxKey, req: Request, peer: Peer) {
     ) {
         crate::digest::AuthResult::Ok(_) => {}
         crate::digest::AuthResult::Reject(r) => return sip.respond(key, r),
+    }
+    if tenant.user(&account).is_none() {
+        return sip.respond(key, reject(&req, 404, "Not Found", "no such mailbox"));
     }
     let expires = match granted_expires(&req) {
         Ok(e) => e,
@@ -265,27 +288,29 @@ pub async fn subscribe(core: Arc<Core>, key: TxKey, req: Request, peer: Peer) {
             local_addr,
         },
         expires_at: Instant::now() + Duration::from_secs(expires as u64),
+        event: req.headers.get("Event").unwrap_or(EVENT).trim().to_string(),
     };
     info!(tenant = %tenant.domain, %account, expires, "message-summary subscription");
-    let counts = core.mwi.get(&core, &tenant.domain, &account).await;
-    let state = if expires == 0 {
-        "terminated;reason=timeout".to_string()
+    // Warm the cache, then build the NOTIFY under the lock with the counts
+    // as they are now: a change racing with this sees the subscription.
+    core.mwi.get(&core, &tenant.domain, &account).await;
+    let notify = if expires == 0 {
+        let counts = core.mwi.cached(&tenant.domain, &account);
+        in_dialog_notify(&mut sub, &counts, "terminated;reason=timeout")
     } else {
-        format!("active;expires={expires}")
+        let mut subs = core.mwi.subs.lock().expect("mwi lock");
+        let counts = core.mwi.cached(&tenant.domain, &account);
+        let n = in_dialog_notify(&mut sub, &counts, &format!("active;expires={expires}"));
+        subs.insert((sub.dialog.call_id.clone(), tag), sub);
+        n
     };
-    let notify = in_dialog_notify(&mut sub, &counts, &state);
-    if expires > 0 {
-        core.mwi
-            .subs
-            .lock()
-            .expect("mwi lock")
-            .insert((sub.dialog.call_id.clone(), tag), sub);
-    }
     send_notify(&core, peer, notify).await;
 }
 
-/// A SUBSCRIBE inside one of our subscription dialogs (refresh or end).
-pub async fn refresh(core: Arc<Core>, key: TxKey, req: Request) {
+/// A SUBSCRIBE inside one of our subscription dialogs (refresh or end). It
+/// is a target refresh (RFC 6665 4.1.2.1): NOTIFYs follow its source and
+/// Contact from now on.
+pub async fn refresh(core: Arc<Core>, key: TxKey, req: Request, peer: Peer) {
     let sip = core.sip().clone();
     if let Some(r) = bad_event(&req) {
         return sip.respond(key, r);
@@ -297,37 +322,64 @@ pub async fn refresh(core: Arc<Core>, key: TxKey, req: Request) {
     let Some(k) = dialog_key(&req) else {
         return sip.respond(key, crate::reply::no_such_dialog(&req));
     };
-    let taken = core.mwi.subs.lock().expect("mwi lock").remove(&k);
-    let Some(mut sub) = taken else {
+    let Some((tenant, account)) = core
+        .mwi
+        .subs
+        .lock()
+        .expect("mwi lock")
+        .get(&k)
+        .map(|s| (s.tenant.clone(), s.account.clone()))
+    else {
         return sip.respond(key, crate::reply::no_such_dialog(&req));
     };
-    let mut r = reply(&req, 200, "OK");
-    r.headers.push("Expires", expires.to_string());
-    r.headers.push(
-        "Contact",
-        contact(sub.dialog.peer.transport, sub.dialog.local_addr),
-    );
-    sip.respond(key, r);
-    let counts = core.mwi.get(&core, &sub.tenant, &sub.account).await;
-    let peer = sub.dialog.peer;
-    if expires == 0 {
-        let n = in_dialog_notify(&mut sub, &counts, "terminated;reason=timeout");
-        return send_notify(&core, peer, n).await;
-    }
-    sub.expires_at = Instant::now() + Duration::from_secs(expires as u64);
-    let n = in_dialog_notify(&mut sub, &counts, &format!("active;expires={expires}"));
-    core.mwi.subs.lock().expect("mwi lock").insert(k, sub);
-    send_notify(&core, peer, n).await;
+    core.mwi.get(&core, &tenant, &account).await;
+    let target = crate::call::remote_target(&req.headers);
+    let notify = {
+        let mut subs = core.mwi.subs.lock().expect("mwi lock");
+        let counts = core.mwi.cached(&tenant, &account);
+        let Some(sub) = subs.get_mut(&k) else {
+            drop(subs);
+            return sip.respond(key, crate::reply::no_such_dialog(&req));
+        };
+        sub.dialog.peer = peer;
+        if let Some(t) = target {
+            sub.dialog.remote_target = t;
+        }
+        let mut r = reply(&req, 200, "OK");
+        r.headers.push("Expires", expires.to_string());
+        r.headers
+            .push("Contact", contact(peer.transport, sub.dialog.local_addr));
+        sip.respond(key, r);
+        if expires == 0 {
+            let mut sub = subs.remove(&k).expect("present");
+            in_dialog_notify(&mut sub, &counts, "terminated;reason=timeout")
+        } else {
+            sub.expires_at = Instant::now() + Duration::from_secs(expires as u64);
+            in_dialog_notify(sub, &counts, &format!("active;expires={expires}"))
+        }
+    };
+    send_notify(&core, peer, notify).await;
 }
 
 fn in_dialog_notify(sub: &mut Subscription, counts: &MwiCounts, state: &str) -> Request {
     let mut n = sub.dialog.request(Method::Notify);
-    finish_notify(&mut n, &sub.tenant, &sub.account, counts, state);
+    finish_notify_event(&mut n, &sub.event, &sub.tenant, &sub.account, counts, state);
     n
 }
 
 fn finish_notify(n: &mut Request, domain: &str, account: &str, c: &MwiCounts, state: &str) {
-    n.headers.push("Event", EVENT);
+    finish_notify_event(n, EVENT, domain, account, c, state);
+}
+
+fn finish_notify_event(
+    n: &mut Request,
+    event: &str,
+    domain: &str,
+    account: &str,
+    c: &MwiCounts,
+    state: &str,
+) {
+    n.headers.push("Event", event);
     n.headers.push("Subscription-State", state);
     n.headers.push("Content-Type", CONTENT_TYPE);
     n.body = summary_body(domain, account, c).into_bytes();
@@ -367,15 +419,22 @@ async fn send_notify(core: &Arc<Core>, peer: Peer, n: Request) {
         .await
     {
         Some(r) if r.status < 300 => {}
+        // RFC 6665 4.2.2: a failure without Retry-After ends the subscription.
+        Some(r) if r.headers.get("Retry-After").is_some() => {
+            debug!(status = r.status, "NOTIFY refused for now");
+        }
         Some(r) => {
-            debug!(status = r.status, "NOTIFY refused");
-            if matches!(r.status, 481 | 404 | 405 | 489)
-                && let Some(k) = key
-            {
+            debug!(status = r.status, "NOTIFY refused: subscription ended");
+            if let Some(k) = key {
                 core.mwi.subs.lock().expect("mwi lock").remove(&k);
             }
         }
-        None => debug!(peer = %peer.addr, "NOTIFY timed out"),
+        None => {
+            debug!(peer = %peer.addr, "NOTIFY timed out: subscription ended");
+            if let Some(k) = key {
+                core.mwi.subs.lock().expect("mwi lock").remove(&k);
+            }
+        }
     }
 }
 
@@ -385,10 +444,14 @@ fn dialog_key_of_notify(n: &Request) -> Option<(String, String)> {
     Some((n.headers.call_id()?.to_string(), from.tag()?.to_string()))
 }
 
-async fn notify_all(core: &Arc<Core>, tenant: &Tenant, account: &str, counts: MwiCounts) {
+async fn notify_all(core: &Arc<Core>, tenant: &Tenant, account: &str) {
     let mut sends = Vec::new();
+    let counts;
     {
         let mut subs = core.mwi.subs.lock().expect("mwi lock");
+        // The counts as they are now, under the lock that orders CSeqs: the
+        // highest CSeq always carries the latest counts.
+        counts = core.mwi.cached(&tenant.domain, account);
         let now = Instant::now();
         for s in subs.values_mut() {
             if s.tenant == tenant.domain && s.account == account && s.expires_at > now {
@@ -428,8 +491,10 @@ async fn notify_all(core: &Arc<Core>, tenant: &Tenant, account: &str, counts: Mw
             ));
         }
     }
+    // Each target on its own: a dead phone does not delay the others.
     for (peer, n) in sends {
-        send_notify(core, peer, n).await;
+        let core = core.clone();
+        tokio::spawn(async move { send_notify(&core, peer, n).await });
     }
 }
 

@@ -193,6 +193,11 @@ fn party(n: &plugboard_sip::NameAddr) -> Party {
 }
 
 /// Headers a plugin may read (call-info.headers).
+/// Added to `call-info.headers` when the call came from a trunk (its name):
+/// the caller ID is the peer PBX's word, not an authenticated user.
+pub const TRUNK_HEADER: &str = "X-Plugboard-Trunk";
+const TRUNK_HEADER_PREFIX: &str = "x-plugboard-";
+
 const SELECTED_HEADERS: &[&str] = &[
     "User-Agent",
     "Diversion",
@@ -376,15 +381,23 @@ impl CallControl for PluginCall {
         let to = inv.headers.to_addr().unwrap_or_default();
         let mut callee = party(&to);
         callee.user = inv.uri.user_unescaped().unwrap_or(callee.user);
-        let headers = inv
+        let mut headers: Vec<(String, String)> = inv
             .headers
             .iter()
             .filter(|(n, _)| {
-                SELECTED_HEADERS.iter().any(|s| s.eq_ignore_ascii_case(n))
-                    || n.to_ascii_lowercase().starts_with("x-")
+                let lower = n.to_ascii_lowercase();
+                // X-Plugboard-* is the host's own word; a caller cannot send it.
+                (SELECTED_HEADERS.iter().any(|s| s.eq_ignore_ascii_case(n))
+                    || lower.starts_with("x-"))
+                    && !lower.starts_with(TRUNK_HEADER_PREFIX)
             })
             .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect();
+        if self.shared.peer_a.transport == plugboard_sip::transaction::Transport::Udp
+            && let Some(trunk) = self.shared.tenant.trunk_at(self.shared.peer_a.addr)
+        {
+            headers.push((TRUNK_HEADER.to_string(), trunk.name.clone()));
+        }
         CallInfo {
             call_id: inv.headers.call_id().unwrap_or_default().to_string(),
             caller: party(&from),
@@ -404,12 +417,14 @@ impl CallControl for PluginCall {
             .redirect
             .clone();
         from_rules.or_else(|| {
-            plugboard_sip::redirect::redirection(&self.shared.invite.headers).map(|r| {
-                plugboard_plugins::Redirection {
-                    original: r.original,
-                    reason: r.reason,
-                    source: r.source.to_string(),
-                }
+            plugboard_sip::redirect::redirection_of(
+                &self.shared.invite.uri,
+                &self.shared.invite.headers,
+            )
+            .map(|r| plugboard_plugins::Redirection {
+                original: r.original,
+                reason: r.reason,
+                source: r.source.to_string(),
             })
         })
     }

@@ -133,6 +133,8 @@ pub struct Core {
     pub mwi: crate::mwi::Mwi,
     /// The durable outgoing mail queue (set once the core exists).
     pub mail: OnceLock<Arc<plugboard_mail::MailQueue>>,
+    /// The queue's worker, awaited at shutdown.
+    mail_worker: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Directories per tenant and the text-to-speech engine.
     pub services: crate::services::Shared,
 }
@@ -263,6 +265,7 @@ impl Server {
             invites: Mutex::new(HashMap::new()),
             mwi: Default::default(),
             mail: OnceLock::new(),
+            mail_worker: Mutex::new(None),
             services: Default::default(),
         });
         let queue = plugboard_mail::MailQueue::open(
@@ -276,7 +279,7 @@ impl Server {
         )
         .await
         .map_err(|e| anyhow::anyhow!("cannot open the mail queue: {e}"))?;
-        queue.start();
+        *core.mail_worker.lock().expect("mail worker") = Some(queue.start());
         let _ = core.mail.set(queue);
         let handle = transport::start(
             s.sip_udp,
@@ -307,8 +310,20 @@ impl Server {
 
     /// Makes everything durable before the process exits.
     pub async fn shutdown(&self) {
+        // Attempts in progress finish (and their mails leave the queue)
+        // before the process exits, so a clean stop sends nothing twice.
         if let Some(q) = self.core.mail.get() {
             q.stop();
+            let worker = self.core.mail_worker.lock().expect("mail worker").take();
+            if let Some(w) = worker
+                && tokio::time::timeout(Duration::from_secs(10), w)
+                    .await
+                    .is_err()
+            {
+                warn!(
+                    "mail attempts still running at shutdown; they are retried at the next start"
+                );
+            }
         }
         if let Err(e) = self.core.store.flush().await {
             warn!("flushing storage at shutdown: {e}");
@@ -380,12 +395,23 @@ impl Core {
     /// tenant that has a trunk at that exact address (a peer PBX addresses
     /// requests to our IP, not to the tenant's domain).
     pub fn tenant_for(&self, req: &Request, peer: Peer) -> Option<Arc<Tenant>> {
-        self.tenant_of(req).or_else(|| {
-            self.tenants
-                .all()
-                .into_iter()
-                .find(|t| t.trunk_at(peer.addr).is_some())
-        })
+        if let Some(t) = self.tenant_of(req) {
+            return Some(t);
+        }
+        if peer.transport != plugboard_sip::transaction::Transport::Udp {
+            return None;
+        }
+        let mut found = self
+            .tenants
+            .all()
+            .into_iter()
+            .filter(|t| t.trunk_at(peer.addr).is_some());
+        let first = found.next()?;
+        if found.next().is_some() {
+            warn!(peer = %peer.addr, "a trunk address is configured in several tenants: refused");
+            return None;
+        }
+        Some(first)
     }
 
     pub(crate) fn register_dialog(&self, call_id: &str, tag: &str, side: Side, tx: LegSender) {
@@ -432,7 +458,7 @@ impl Dispatcher for CoreDispatcher {
             .unwrap_or(false);
         if in_dialog {
             if req.method == Method::Subscribe && core.mwi.owns(&req) {
-                tokio::spawn(crate::mwi::refresh(core, key, req));
+                tokio::spawn(crate::mwi::refresh(core, key, req, peer));
                 return;
             }
             match core.find_dialog(&req) {

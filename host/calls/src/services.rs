@@ -31,6 +31,12 @@ use tracing::{info, warn};
 
 use crate::server::Core;
 
+/// Most attachments of one mail.
+const MAX_ATTACHMENTS: usize = 10;
+/// Largest total of one mail's attachments (the queue's limit on the whole
+/// formatted message is 25 MiB; base64 adds a third).
+const MAX_ATTACHMENT_BYTES: u64 = 18 << 20;
+
 /// Per-tenant directories and the text-to-speech engine, shared by all runs.
 #[derive(Default)]
 pub struct Shared {
@@ -101,24 +107,57 @@ impl RunServices {
             .unwrap_or_else(|| tz.timestamp_millis_opt(0).unwrap())
     }
 
-    async fn attachment_bytes(&self, source: AttachmentSource) -> Result<Vec<u8>, MailError> {
-        match source {
-            AttachmentSource::Bytes(b) => Ok(b),
-            AttachmentSource::Recording(id) => {
-                let found = self
-                    .core
-                    .store
-                    .recording_get(&self.scope, &id)
-                    .await
-                    .map_err(|e| MailError::Failed(format!("recording {id}: {e}")))?;
-                let Some((_, path)) = found else {
-                    return Err(MailError::NotFound(format!("recording {id}")));
-                };
-                tokio::fs::read(&path)
-                    .await
-                    .map_err(|e| MailError::Failed(format!("recording {id}: {e}")))
+    /// The attachments' bytes, after checking their count and total size
+    /// (recordings by their stored size, before anything is read).
+    async fn attachment_bytes(
+        &self,
+        sources: Vec<AttachmentSource>,
+    ) -> Result<Vec<Vec<u8>>, MailError> {
+        if sources.len() > MAX_ATTACHMENTS {
+            return Err(MailError::Invalid(format!(
+                "{} attachments, at most {MAX_ATTACHMENTS}",
+                sources.len()
+            )));
+        }
+        let mut total = 0u64;
+        let mut plan = Vec::with_capacity(sources.len());
+        for source in sources {
+            match source {
+                AttachmentSource::Bytes(b) => {
+                    total += b.len() as u64;
+                    plan.push(Ok(b));
+                }
+                AttachmentSource::Recording(id) => {
+                    let found = self
+                        .core
+                        .store
+                        .recording_get(&self.scope, &id)
+                        .await
+                        .map_err(|e| MailError::Failed(format!("recording {id}: {e}")))?;
+                    let Some((meta, path)) = found else {
+                        return Err(MailError::NotFound(format!("recording {id}")));
+                    };
+                    total += meta.size_bytes;
+                    plan.push(Err((id, path)));
+                }
+            }
+            if total > MAX_ATTACHMENT_BYTES {
+                return Err(MailError::Invalid(format!(
+                    "attachments of more than {} MiB",
+                    MAX_ATTACHMENT_BYTES >> 20
+                )));
             }
         }
+        let mut out = Vec::with_capacity(plan.len());
+        for p in plan {
+            out.push(match p {
+                Ok(b) => b,
+                Err((id, path)) => tokio::fs::read(&path)
+                    .await
+                    .map_err(|e| MailError::Failed(format!("recording {id}: {e}")))?,
+            });
+        }
+        Ok(out)
     }
 }
 
@@ -149,14 +188,22 @@ impl TenantServices for RunServices {
                 "the mail queue is not running".into(),
             ));
         };
-        let mut attachments = Vec::with_capacity(msg.attachments.len());
-        for a in msg.attachments {
-            attachments.push(plugboard_mail::Attachment {
-                filename: a.filename,
-                content_type: a.content_type,
-                bytes: self.attachment_bytes(a.source).await?,
-            });
-        }
+        let (meta, sources): (Vec<_>, Vec<_>) = msg
+            .attachments
+            .into_iter()
+            .map(|a| ((a.filename, a.content_type), a.source))
+            .unzip();
+        let attachments = meta
+            .into_iter()
+            .zip(self.attachment_bytes(sources).await?)
+            .map(
+                |((filename, content_type), bytes)| plugboard_mail::Attachment {
+                    filename,
+                    content_type,
+                    bytes,
+                },
+            )
+            .collect();
         let mail = plugboard_mail::OutgoingMail {
             tenant: self.tenant.domain.clone(),
             to: msg.to,

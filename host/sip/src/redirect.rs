@@ -11,9 +11,12 @@
 //!   `follow-me`, `out-of-service`, `away`, `unknown`).
 //! - `History-Info`: entries sorted by `index`; the last entry whose URI
 //!   carries `cause=` (RFC 4458: the target after a retarget) names the
-//!   reason, and the entry before it the diverting party. Without `cause`,
-//!   a `Reason: SIP;cause=NNN` escaped in the previous entry's URI headers
-//!   is used.
+//!   reason. The diverting party is the entry its `mp` parameter names
+//!   (RFC 7044 section 10.3), else its parent index (`1.2` for `1.2.1`),
+//!   else the entry before it. Without `cause`, a `Reason: SIP;cause=NNN`
+//!   escaped in the previous entry's URI headers is used.
+//! - The RFC 4458 Request-URI form, `sip:vm@host;target=sip:123%40pbx;cause=486`,
+//!   is read first by [`redirection_of`].
 
 use crate::message::{Headers, Uri, find_param};
 use crate::parse::{parse_name_addr, split_list};
@@ -25,13 +28,34 @@ pub struct Redirection {
     pub original: String,
     /// RFC 5806 reason name.
     pub reason: String,
-    /// `diversion` or `history-info`.
+    /// `request-uri`, `diversion` or `history-info`.
     pub source: &'static str,
 }
 
 /// The redirection in `headers`: `Diversion` first, then `History-Info`.
 pub fn redirection(headers: &Headers) -> Option<Redirection> {
     diversion(headers).or_else(|| history_info(headers))
+}
+
+/// The redirection of a request: the RFC 4458 `target`/`cause` parameters
+/// of its Request-URI, then [`redirection`] of its headers.
+pub fn redirection_of(uri: &Uri, headers: &Headers) -> Option<Redirection> {
+    request_uri(uri).or_else(|| redirection(headers))
+}
+
+fn request_uri(uri: &Uri) -> Option<Redirection> {
+    let target = crate::message::unescape(uri.param("target").flatten()?);
+    let original = match crate::parse::parse_uri(&target) {
+        Ok(t) => user_of(&t)?,
+        // A bare number is also seen in the wild.
+        Err(_) if !target.is_empty() && !target.contains([':', '@']) => target,
+        Err(_) => return None,
+    };
+    Some(Redirection {
+        original,
+        reason: cause_of(uri).map_or("unknown", reason_for_cause).into(),
+        source: "request-uri",
+    })
 }
 
 fn diversion(headers: &Headers) -> Option<Redirection> {
@@ -52,16 +76,20 @@ fn diversion(headers: &Headers) -> Option<Redirection> {
 }
 
 fn history_info(headers: &Headers) -> Option<Redirection> {
-    let mut entries: Vec<(Vec<u32>, Uri)> = headers
+    let parse_index =
+        |i: &str| -> Vec<u32> { i.split('.').filter_map(|p| p.parse().ok()).collect() };
+    // (index, uri, mp)
+    let mut entries: Vec<(Vec<u32>, Uri, Option<Vec<u32>>)> = headers
         .get_all("History-Info")
         .flat_map(split_list)
         .filter_map(|v| parse_name_addr(v).ok())
         .map(|na| {
             let index = find_param(&na.params, "index")
                 .flatten()
-                .map(|i| i.split('.').filter_map(|p| p.parse().ok()).collect())
+                .map(parse_index)
                 .unwrap_or_default();
-            (index, na.uri)
+            let mp = find_param(&na.params, "mp").flatten().map(parse_index);
+            (index, na.uri, mp)
         })
         .collect();
     if entries.len() < 2 {
@@ -72,8 +100,15 @@ fn history_info(headers: &Headers) -> Option<Redirection> {
         cause_of(&entries[i].1).is_some() || reason_header(&entries[i - 1].1).is_some()
     })?;
     let cause = cause_of(&entries[pos].1).or_else(|| reason_header(&entries[pos - 1].1))?;
+    let (index, _, mp) = &entries[pos];
+    let parent = (index.len() > 1).then(|| index[..index.len() - 1].to_vec());
+    let from = [mp.clone(), parent]
+        .into_iter()
+        .flatten()
+        .find_map(|want| entries.iter().find(|e| e.0 == want))
+        .unwrap_or(&entries[pos - 1]);
     Some(Redirection {
-        original: user_of(&entries[pos - 1].1)?,
+        original: user_of(&from.1)?,
         reason: reason_for_cause(cause).into(),
         source: "history-info",
     })
@@ -103,15 +138,16 @@ fn reason_header(uri: &Uri) -> Option<u16> {
     })
 }
 
-/// RFC 4458 section 3: the cause codes of a voicemail retarget.
+/// RFC 4458 section 3 (table 1): the cause codes of a voicemail retarget.
 fn reason_for_cause(cause: u16) -> &'static str {
     match cause {
-        486 | 600 => "user-busy",
+        486 => "user-busy",
         408 => "no-answer",
         302 => "unconditional",
-        480 | 503 => "unavailable",
-        487 => "deflection",
-        404 => "unknown",
+        // Deflection during alerting (487) or as an immediate response (480).
+        480 | 487 => "deflection",
+        // Mobile subscriber not reachable.
+        503 => "unavailable",
         _ => "unknown",
     }
 }
@@ -180,6 +216,43 @@ mod tests {
             (r.original.as_str(), r.reason.as_str()),
             ("456", "user-busy")
         );
+    }
+
+    #[test]
+    fn history_info_follows_mp_to_the_retargeted_entry() {
+        // A hunt group: sales (1) rang 101 (1.1) and 102 (1.2), then voicemail.
+        let h = headers(&[(
+            "History-Info",
+            "<sip:sales@x>;index=1, <sip:101@x>;index=1.1;rc=1, <sip:102@x>;index=1.2;rc=1, \
+             <sip:vm@x;cause=408>;index=1.3;mp=1",
+        )]);
+        let r = redirection(&h).unwrap();
+        assert_eq!(
+            (r.original.as_str(), r.reason.as_str()),
+            ("sales", "no-answer")
+        );
+        // Without mp, the parent index.
+        let h = headers(&[(
+            "History-Info",
+            "<sip:200@x>;index=1.1, <sip:201@x>;index=1.2, <sip:vm@x;cause=486>;index=1.1.1",
+        )]);
+        assert_eq!(redirection(&h).unwrap().original, "200");
+    }
+
+    #[test]
+    fn the_rfc_4458_request_uri_comes_first() {
+        let uri = crate::parse::parse_uri(
+            "sip:vm@plugboard.example;target=sip:123%40pbx.example;cause=480",
+        )
+        .unwrap();
+        let h = headers(&[("Diversion", "<sip:999@x>;reason=user-busy")]);
+        let r = redirection_of(&uri, &h).unwrap();
+        assert_eq!(
+            (r.original.as_str(), r.reason.as_str(), r.source),
+            ("123", "deflection", "request-uri")
+        );
+        let plain = crate::parse::parse_uri("sip:800@plugboard.example").unwrap();
+        assert_eq!(redirection_of(&plain, &h).unwrap().original, "999");
     }
 
     #[test]

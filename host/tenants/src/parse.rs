@@ -480,8 +480,20 @@ impl Checker<'_> {
                 ));
             }
         };
-        let mail = self.checked(raw.mail, &ctx, "mail", |m| m.check())?;
-        let directory = self.checked(raw.directory, &ctx, "directory", |d| d.check())?;
+        // CA files are relative to the configuration file, like other paths.
+        let mut raw_mail = raw.mail;
+        if let Some(ca) = raw_mail.as_mut().and_then(|m| m.get_mut().ca_file.as_mut()) {
+            *ca = self.resolve(&ca.to_string_lossy());
+        }
+        let mut raw_directory = raw.directory;
+        if let Some(ca) = raw_directory
+            .as_mut()
+            .and_then(|d| d.get_mut().ca_file.as_mut())
+        {
+            *ca = self.resolve(&ca.to_string_lossy());
+        }
+        let mail = self.checked(raw_mail, &ctx, "mail", |m| m.check())?;
+        let directory = self.checked(raw_directory, &ctx, "directory", |d| d.check())?;
         let numbering = self.checked(raw.numbering, &ctx, "numbering", |n| n.check())?;
         if directory.is_some() && numbering.is_none() {
             return Err(self.err(
@@ -790,6 +802,17 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
                 Some(span),
                 format!("tenant \"{}\": duplicate domain", tenant.domain),
             ));
+        }
+        for trunk in &tenant.trunks {
+            if let Some(other) = tenants.iter().find(|o| o.trunk_at(trunk.address).is_some()) {
+                return Err(ck.err(
+                    Some(span),
+                    format!(
+                        "tenant \"{}\": trunk {:?} at {} is already a trunk of tenant \"{}\" (a peer belongs to one tenant)",
+                        tenant.domain, trunk.name, trunk.address, other.domain
+                    ),
+                ));
+            }
         }
         tenants.push(tenant);
     }

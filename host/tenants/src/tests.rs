@@ -572,3 +572,17 @@ fn bad_service_tables_name_file_line_and_field() {
         .to_string();
     assert!(e.contains("numbering"), "{e}");
 }
+
+#[test]
+fn a_trunk_address_belongs_to_one_tenant() {
+    let text = include_str!("../../../examples/voicemail-for-pbx.toml");
+    let second = "\n[[tenant]]\ndomain = \"other.example\"\n\n[[tenant.trunk]]\nname = \"stolen\"\naddress = \"192.0.2.10:5060\"\n";
+    let e = Config::from_str(&format!("{text}{second}"), Path::new("vm.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("other.example")
+            && e.contains("already a trunk of tenant \"voicemail.acme.example\""),
+        "{e}"
+    );
+}

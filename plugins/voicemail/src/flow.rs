@@ -31,6 +31,10 @@ impl CallFlow for Voicemail {
             caller: info.caller.user.clone(),
             caller_name: info.caller.display_name.clone().unwrap_or_default(),
             call_id: info.call_id.clone(),
+            via_trunk: info
+                .headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("X-Plugboard-Trunk")),
         };
         let redirection = redirect::info();
         let reason = redirection
@@ -191,6 +195,8 @@ struct Cx<'a> {
     caller: String,
     caller_name: String,
     call_id: String,
+    /// The call came from a peer PBX (the host's `X-Plugboard-Trunk`).
+    via_trunk: bool,
 }
 
 impl Cx<'_> {
@@ -506,6 +512,11 @@ impl Cx<'_> {
     }
 
     fn own_mailbox(&self) -> Option<Mailbox> {
+        // A peer PBX's caller ID is its word, not an authenticated user: no
+        // owner's-device access over a trunk (the PIN is always asked).
+        if self.via_trunk {
+            return None;
+        }
         // Not `any_mailbox`: every caller would own a PIN-less mailbox.
         if let Some(mb) = resolve(&self.s, &self.caller, false) {
             return Some(mb);

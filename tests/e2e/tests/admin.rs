@@ -110,6 +110,31 @@ fn a_tenant_admin_gets_403_for_every_other_tenant_and_operator_route() {
         Some(&granted),
     );
     assert_eq!(st, 403, "self-granted kv: {b}");
+    // A trunk is trusted by address, and mail and directory servers are
+    // connections the host makes: operator only as well.
+    for (field, value) in [
+        (
+            "trunks",
+            json!([{"name": "mine", "address": "127.0.0.1:5099"}]),
+        ),
+        (
+            "mail",
+            json!({"host": "127.0.0.1", "port": 25, "security": "none", "from": "x@example.com"}),
+        ),
+        (
+            "directory",
+            json!({"servers": ["ldap://127.0.0.1:389"], "bases": ["dc=example"]}),
+        ),
+    ] {
+        let mut doc = own.clone();
+        doc[field] = value;
+        if field == "directory" {
+            doc["numbering"] = json!({"country_code": "49", "area_code": "30", "base_number": "1234", "extension_ranges": ["100-199"]});
+        }
+        let (st, b) = pbx.api("PUT", &format!("/v1/tenants/{DOMAIN}"), &mine, Some(&doc));
+        assert_eq!(st, 403, "tenant admin set {field}: {b}");
+        assert!(b.to_string().contains("only the operator"), "{field}: {b}");
+    }
     own["limits"] = json!({"max_calls": 1000});
     let (st, b) = pbx.api("PUT", &format!("/v1/tenants/{DOMAIN}"), &mine, Some(&own));
     assert_eq!(st, 403, "raised own limit: {b}");
