@@ -366,9 +366,22 @@ pub fn save(env: &mut dyn Env, mb: &str, m: &Message) -> Result<(), String> {
     env.kv_set(&format!("{}{}", msg_prefix(mb), m.id), &m.encode())
 }
 
-/// A fresh message id in `mb` (time-ordered).
-pub fn new_id(env: &mut dyn Env, mb: &str, now_ms: u64) -> String {
-    let base = format!("{now_ms:013}");
+/// A fresh message id in `mb`: time-ordered, and unique without relying on
+/// a read-then-write (kv has no compare-and-set, and two deposits into one
+/// mailbox can land in the same millisecond): `salt` is the deposit's own
+/// recording id, which the host made unique. The read check stays for the
+/// rare copy that shares its recordings (a forward without a comment).
+pub fn new_id(env: &mut dyn Env, mb: &str, now_ms: u64, salt: &str) -> String {
+    let tag: String = salt
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(12)
+        .collect();
+    let base = if tag.is_empty() {
+        format!("{now_ms:013}")
+    } else {
+        format!("{now_ms:013}-{tag}")
+    };
     for n in 0..100u32 {
         let id = if n == 0 {
             base.clone()
@@ -639,7 +652,12 @@ pub struct Delivered {
 fn deliver_one(env: &mut dyn Env, s: &Settings, mb: &Mailbox, d: &Draft, now_ms: u64) -> Delivered {
     purge(env, &mb.id, &s.retention, now_ms);
     let msg = Message {
-        id: new_id(env, &mb.id, now_ms),
+        id: new_id(
+            env,
+            &mb.id,
+            now_ms,
+            d.recordings.last().map_or("", String::as_str),
+        ),
         caller: d.caller.clone(),
         caller_name: d.caller_name.clone(),
         time_ms: d.time_ms,
@@ -1333,11 +1351,20 @@ mod tests {
     #[test]
     fn ids_are_unique_and_time_ordered() {
         let mut env = FakeEnv::default();
-        let a = new_id(&mut env, "101", 42);
+        let a = new_id(&mut env, "101", 42, "");
         save(&mut env, "101", &msg(&a, State::New, 42)).unwrap();
-        let b = new_id(&mut env, "101", 42);
+        let b = new_id(&mut env, "101", 42, "");
         assert_eq!(a, "0000000000042");
         assert_eq!(b, "0000000000042-1");
+        // Two deposits in the same millisecond, each with its own recording,
+        // get distinct ids without reading each other's writes.
+        let c = new_id(&mut env, "101", 43, "rec-a1/b2");
+        let d = new_id(&mut env, "101", 43, "rec-c3");
+        assert_eq!(
+            (c.as_str(), d.as_str()),
+            ("0000000000043-reca1b2", "0000000000043-recc3")
+        );
+        assert!(a < c && b < c);
     }
 
     #[test]
