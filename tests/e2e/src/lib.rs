@@ -5,6 +5,8 @@
 //! Build first (scripts/test.sh does): `cargo build --release -p plugboard`
 //! and `scripts/build-plugins.sh`.
 
+pub mod servers;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
