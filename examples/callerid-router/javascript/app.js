@@ -1,9 +1,9 @@
 // Caller-ID router: callers listed in config `known` (comma-separated
 // extensions) are transferred to `known_target`, everyone else to
 // `other_target`. An empty target ends the run without answering.
-import { info, transfer } from 'plugboard:pbx/call@0.1.1';
-import { get } from 'plugboard:pbx/config@0.1.1';
-import { log } from 'plugboard:pbx/log@0.1.1';
+import { info, transfer } from 'plugboard:pbx/call@0.1.2';
+import { get } from 'plugboard:pbx/config@0.1.2';
+import { log } from 'plugboard:pbx/log@0.1.2';
 
 export const handler = {
   handleCall() {
