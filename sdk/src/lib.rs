@@ -65,7 +65,9 @@ extern crate self as plugboard_sdk;
 pub mod __bindings {
     wit_bindgen::generate!({
         path: "../wit/v0.1",
-        world: "call-flow",
+        // `call-flow` plus the 0.1.2 services (mail, mwi, clock, speech,
+        // directory, redirect): a Rust component imports only what it uses.
+        world: "unified-messaging",
         pub_export_macro: true,
         export_macro_name: "__export_raw",
         default_bindings_module: "::plugboard_sdk::__bindings",

@@ -15,7 +15,9 @@ use crate::types as t;
 
 wasmtime::component::bindgen!({
     path: "../../wit/v0.1",
-    world: "call-flow",
+    // `call-flow` plus the 0.1.2 services: the host links every interface,
+    // a component imports what it uses (and its manifest requests).
+    world: "unified-messaging",
     imports: { default: async },
     exports: { default: async },
 });

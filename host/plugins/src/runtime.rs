@@ -21,7 +21,7 @@ use wasmtime::{
     UpdateDeadline,
 };
 
-use crate::bindings::CallFlowPre;
+use crate::bindings::UnifiedMessagingPre as CallFlowPre;
 use crate::bindings::listener_world::ListenerPre;
 use crate::bindings::screener_world::ScreenerPre;
 use crate::contract::{self, ContractInfo};
