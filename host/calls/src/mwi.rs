@@ -363,15 +363,11 @@ pub async fn refresh(core: Arc<Core>, key: TxKey, req: Request, peer: Peer) {
 
 fn in_dialog_notify(sub: &mut Subscription, counts: &MwiCounts, state: &str) -> Request {
     let mut n = sub.dialog.request(Method::Notify);
-    finish_notify_event(&mut n, &sub.event, &sub.tenant, &sub.account, counts, state);
+    finish_notify(&mut n, &sub.event, &sub.tenant, &sub.account, counts, state);
     n
 }
 
-fn finish_notify(n: &mut Request, domain: &str, account: &str, c: &MwiCounts, state: &str) {
-    finish_notify_event(n, EVENT, domain, account, c, state);
-}
-
-fn finish_notify_event(
+fn finish_notify(
     n: &mut Request,
     event: &str,
     domain: &str,
@@ -407,7 +403,7 @@ fn unsolicited_notify(
     n.headers.push("Call-ID", new_call_id(domain));
     n.headers.push("CSeq", "1 NOTIFY");
     n.headers.push("Contact", contact(peer.transport, local));
-    finish_notify(&mut n, domain, account, c, "active");
+    finish_notify(&mut n, EVENT, domain, account, c, "active");
     n
 }
 

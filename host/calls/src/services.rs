@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use chrono::{Datelike, Offset, TimeZone, Timelike};
+use chrono::TimeZone;
 use plugboard_directory::Directory;
 use plugboard_plugins::{
     AttachmentSource, DateTimeStyle, DirectoryEntry, DirectoryError, LocalTime, MailError,
@@ -162,18 +162,7 @@ impl RunServices {
 }
 
 fn local_time(t: chrono::DateTime<chrono_tz::Tz>) -> LocalTime {
-    LocalTime {
-        unix_ms: t.timestamp_millis().max(0) as u64,
-        year: t.year(),
-        month: t.month() as u8,
-        day: t.day() as u8,
-        hour: t.hour() as u8,
-        minute: t.minute() as u8,
-        second: t.second() as u8,
-        weekday: t.weekday().number_from_monday() as u8,
-        utc_offset_minutes: t.offset().fix().local_minus_utc() / 60,
-        zone: t.timezone().name().to_string(),
-    }
+    LocalTime::at(&t, t.timezone().name())
 }
 
 fn stock(names: Vec<String>) -> Vec<Prompt> {

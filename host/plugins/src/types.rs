@@ -587,20 +587,30 @@ pub trait TenantServices: Send + Sync + 'static {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoServices;
 
+impl LocalTime {
+    /// The fields of `t` in its own time zone, named `zone`.
+    pub fn at<Tz: chrono::TimeZone>(t: &chrono::DateTime<Tz>, zone: &str) -> LocalTime {
+        use chrono::{Datelike, Offset, Timelike};
+        LocalTime {
+            unix_ms: t.timestamp_millis().max(0) as u64,
+            year: t.year(),
+            month: t.month() as u8,
+            day: t.day() as u8,
+            hour: t.hour() as u8,
+            minute: t.minute() as u8,
+            second: t.second() as u8,
+            weekday: t.weekday().number_from_monday() as u8,
+            utc_offset_minutes: t.offset().fix().local_minus_utc() / 60,
+            zone: zone.to_string(),
+        }
+    }
+}
+
 fn utc_local(unix_ms: u64) -> LocalTime {
-    use chrono::{Datelike, Timelike};
     let t = chrono::DateTime::from_timestamp_millis(unix_ms as i64).unwrap_or_default();
     LocalTime {
         unix_ms,
-        year: t.year(),
-        month: t.month() as u8,
-        day: t.day() as u8,
-        hour: t.hour() as u8,
-        minute: t.minute() as u8,
-        second: t.second() as u8,
-        weekday: t.weekday().number_from_monday() as u8,
-        utc_offset_minutes: 0,
-        zone: "UTC".into(),
+        ..LocalTime::at(&t, "UTC")
     }
 }
 
